@@ -1,0 +1,138 @@
+"""Marker sets as data (``config/markersets/*.yaml``) and joint → marker mapping."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from .kinematics import JointTrajectories
+
+
+@dataclass(frozen=True)
+class MarkerDef:
+    name: str
+    origin: tuple[str, ...]
+    weights: tuple[float, ...]
+    frame: str
+    scale: tuple[str, str] | None
+    offset: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class MarkerSet:
+    name: str
+    path: str
+    markers: tuple[MarkerDef, ...]
+    segments: tuple[tuple[str, str], ...]
+    symmetric_segments: tuple[tuple[tuple[str, str], tuple[str, str]], ...]
+    foot_markers: tuple[str, ...]
+    pelvis_markers: dict
+
+    @property
+    def names(self) -> list[str]:
+        return [m.name for m in self.markers]
+
+    def segment_indices(self) -> np.ndarray:
+        """(S, 2) marker indices of the rigid segments."""
+        index = {n: i for i, n in enumerate(self.names)}
+        return np.array([[index[a], index[b]] for a, b in self.segments], dtype=np.int64).reshape(-1, 2)
+
+    def required_joints(self) -> set[str]:
+        joints = set()
+        for m in self.markers:
+            joints.update(m.origin)
+            joints.add(m.frame)
+            if m.scale:
+                joints.update(m.scale)
+        return joints
+
+
+def _read_raw(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    if path in seen:
+        raise ValueError(f"{path}: marker-set include cycle ({' -> '.join(map(str, seen))})")
+    if not path.is_file():
+        raise FileNotFoundError(f"marker set {path} not found")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict) or not isinstance(raw.get("markers"), dict):
+        raise ValueError(f"{path}: expected a mapping with a 'markers' mapping")
+    if "include" in raw:
+        base = _read_raw(path.parent / raw["include"], seen + (path,))
+        merged = dict(base)
+        merged.update({k: v for k, v in raw.items() if k not in ("markers", "segments", "symmetric_segments")})
+        merged["markers"] = {**base["markers"], **raw["markers"]}
+        merged["segments"] = list(base.get("segments", [])) + list(raw.get("segments", []))
+        merged["symmetric_segments"] = list(base.get("symmetric_segments", [])) + list(raw.get("symmetric_segments", []))
+        return merged
+    return raw
+
+
+def load_markerset(path: str | Path) -> MarkerSet:
+    """Read and check a marker-set file; errors name the file and the marker."""
+    path = Path(path)
+    raw = _read_raw(path)
+    markers = []
+    for name, spec in raw["markers"].items():
+        where = f"{path}: marker {name!r}"
+        spec = spec or {}
+        unknown = set(spec) - {"origin", "weights", "frame", "scale", "offset"}
+        if unknown:
+            raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
+        origin = tuple(spec.get("origin") or ())
+        if not origin:
+            raise ValueError(f"{where}: 'origin' must list at least one joint")
+        weights = tuple(float(w) for w in spec.get("weights", [1.0 / len(origin)] * len(origin)))
+        if len(weights) != len(origin) or abs(sum(weights) - 1.0) > 1e-6:
+            raise ValueError(f"{where}: 'weights' must have one value per origin joint and sum to 1")
+        offset = tuple(float(v) for v in spec.get("offset", (0.0, 0.0, 0.0)))
+        if len(offset) != 3:
+            raise ValueError(f"{where}: 'offset' must be [left, up, forward]")
+        scale = tuple(spec["scale"]) if "scale" in spec else None
+        if any(offset) and (scale is None or len(scale) != 2):
+            raise ValueError(f"{where}: a non-zero offset needs 'scale: [joint_a, joint_b]'")
+        markers.append(MarkerDef(name, origin, weights, spec.get("frame", origin[0]), scale, offset))
+    names = {m.name for m in markers}
+
+    def check_pair(pair, what):
+        if len(pair) != 2 or not set(pair) <= names:
+            raise ValueError(f"{path}: {what} {pair} must name two markers of the set")
+        return (pair[0], pair[1])
+
+    segments = tuple(check_pair(p, "segment") for p in raw.get("segments", []))
+    symmetric = tuple(
+        (check_pair(a, "symmetric segment"), check_pair(b, "symmetric segment")) for a, b in raw.get("symmetric_segments", [])
+    )
+    foot = tuple(raw.get("foot_markers", []))
+    pelvis = dict(raw.get("pelvis_markers", {}))
+    for n in list(foot) + list(pelvis.values()):
+        if n not in names:
+            raise ValueError(f"{path}: {n!r} is not a marker of the set")
+    return MarkerSet(str(raw.get("name", path.stem)), str(path), tuple(markers), segments, symmetric, foot, pelvis)
+
+
+def joints_to_markers(traj: JointTrajectories, markerset: MarkerSet, source: str = "") -> np.ndarray:
+    """Marker positions (F, M, 3) in metres, world axes, from joint trajectories.
+
+    p = Σ wᵢ·joint_i(t) + R_frame(t) · (L · offset), L = rest distance of the scale joints.
+    """
+    missing = markerset.required_joints() - set(traj.names)
+    if missing:
+        raise ValueError(
+            f"{source or 'skeleton'}: marker set {markerset.name!r} ({markerset.path}) needs joints "
+            f"{sorted(missing)} which the skeleton lacks (has {', '.join(traj.names)})"
+        )
+    if traj.rotations is None:
+        raise ValueError("joint trajectories carry no rotations; markers with offsets need them")
+    index = {n: i for i, n in enumerate(traj.names)}
+    n_frames = traj.positions_m.shape[0]
+    out = np.empty((n_frames, len(markerset.markers), 3))
+    for k, m in enumerate(markerset.markers):
+        pos = sum(w * traj.positions_m[:, index[j]] for w, j in zip(m.weights, m.origin))
+        if any(m.offset):
+            a, b = (index[j] for j in m.scale)
+            length = np.linalg.norm(traj.rest_positions_m[b] - traj.rest_positions_m[a])
+            pos = pos + traj.rotations[:, index[m.frame]] @ (length * np.asarray(m.offset))
+        out[:, k] = pos
+    return out
