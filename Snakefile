@@ -1,0 +1,21 @@
+# depthrefine: learn to fix the depth errors of monocular markerless motion capture.
+# Table of contents; the rules live in workflow/rules, the logic in src/depthrefine.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/download.smk"
+include: "workflow/rules/kinematics.smk"
+include: "workflow/rules/markers.smk"
+include: "workflow/rules/corruption.smk"
+
+
+rule all:
+    input:
+        "results/shards/manifest.json",
+    default_target: True

@@ -1,0 +1,164 @@
+"""One function per workflow stage: read inputs, call the modules, write outputs atomically.
+
+The Snakemake scripts under workflow/scripts are thin wrappers around these.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import tables
+from .bvh import read_bvh
+from .corruption import CorruptionConfig, corrupt
+from .io import atomic_write_text
+from .kinematics import bvh_to_joints, resample
+from .markersets import joints_to_markers, load_markerset
+
+log = logging.getLogger(__name__)
+
+
+def kinematics_stage(bvh_path: str, out_path: str, *, source: str, fps: float, unit_m: float, drop_first, min_frames: int) -> None:
+    motion = read_bvh(bvh_path)
+    traj = resample(bvh_to_joints(motion, unit_m=unit_m, drop_first=drop_first), fps)
+    n = traj.positions_m.shape[0]
+    if n < min_frames:
+        from .errors import DataError
+
+        raise DataError(bvh_path, f"{n} frames at {fps:g} fps after resampling; expected at least {min_frames} (kinematics.min_frames)")
+    log.info("%s: %d frames at %.4g fps -> %d frames at %g fps", bvh_path, motion.num_frames, motion.fps, n, fps)
+    tables.write_joints(traj, out_path, source=source)
+
+
+def markers_stage(joints_path: str, out_path: str, *, markerset_path: str) -> None:
+    traj = tables.read_joints(joints_path)
+    meta = tables.table_metadata(joints_path)
+    markerset = load_markerset(markerset_path)
+    xyz = joints_to_markers(traj, markerset, source=meta.get("source", joints_path))
+    groups = [m.frame for m in markerset.markers]
+    tree = {n: (traj.names[p] if p >= 0 else None) for n, p in zip(traj.names, traj.parents)}
+    tables.write_world_markers(
+        xyz, out_path, fps=traj.fps, source=meta["source"], markerset=markerset, marker_groups=groups, joint_parents=tree
+    )
+
+
+def limb_markers(groups: list[str], joint_parents: dict, limb_joints: list[str]) -> list[list[int]]:
+    """For each limb joint, the markers carried by it or by any joint below it."""
+
+    def below(joint: str, top: str) -> bool:
+        while joint is not None:
+            if joint == top:
+                return True
+            joint = joint_parents.get(joint)
+        return False
+
+    limbs = []
+    for top in limb_joints:
+        members = [i for i, g in enumerate(groups) if below(g, top)]
+        if len(members) >= 2:
+            limbs.append(members)
+    return limbs
+
+
+def corruption_stage(
+    markers_path: str,
+    out_path: str,
+    *,
+    trial: str,
+    split: str,
+    seed: int,
+    corruption: dict,
+    row_group_frames: int = 4096,
+) -> None:
+    world, meta = tables.read_world_markers(markers_path)
+    fps = float(meta["fps"])
+    markers = json.loads(meta["markers"])
+    segments = json.loads(meta["segments"])
+    groups = json.loads(meta["marker_groups"])
+    pelvis_names = json.loads(meta["pelvis_markers"])
+    pelvis = (markers.index(pelvis_names["left"]), markers.index(pelvis_names["right"]))
+    limbs = limb_markers(groups, json.loads(meta.get("joint_parents", "{}")), corruption.get("flip_limbs", []))
+    cfg = CorruptionConfig.from_dict(corruption)
+    n = world.shape[0]
+    batches = []
+    for v in range(cfg.variants):
+        clip = f"{trial}#v{v}"
+        out = corrupt(world, fps, clip=clip, variant=v, seed=seed, cfg=cfg, pelvis=pelvis, groups=groups, limbs=limbs)
+        cam = out["camera"]
+        batches.append(
+            {
+                "clip_id": pa.array([clip] * n),
+                "source": pa.array([meta["source"]] * n),
+                "frame": pa.array(np.arange(n, dtype=np.int32)),
+                "fps": pa.array(np.full(n, fps, dtype=np.float32)),
+                "camera_azimuth_deg": pa.array(np.full(n, cam.azimuth_deg, dtype=np.float32)),
+                "camera_elevation_deg": pa.array(np.full(n, cam.elevation_deg, dtype=np.float32)),
+                "noise_mm": pa.array(np.full(n, out["noise_mm"], dtype=np.float32)),
+                "true_xyz": tables.fixed_list(out["true"]),
+                "observed_xyz": tables.fixed_list(out["observed"]),
+                "trial": pa.array([trial] * n),
+                "variant": pa.array(np.full(n, v, dtype=np.int16)),
+                "split": pa.array([split] * n),
+                "camera_distance_m": pa.array(np.full(n, cam.distance_m, dtype=np.float32)),
+                "flipped": pa.array(out["flipped"]),
+            }
+        )
+    schema = tables.shard_schema(
+        len(markers), markers, [tuple(s) for s in segments],
+        extra={"markerset": meta.get("markerset", ""), "axes": "camera: x right, y down, z forward (depth), metres"},
+    )
+    table = pa.concat_tables([pa.table(b, schema=schema) for b in batches])
+    # One row group per clip variant (capped), so a reader fetches whole clips cheaply.
+    tables.write_parquet(table, out_path, row_group_size=min(max(n, 1), row_group_frames))
+
+
+def shard_manifest(shard_paths: list[str], out_path: str, *, shards_root: str, splits: dict[str, str], config: dict) -> dict:
+    """Manifest of the shard set (JSON): per shard its split, rows, clips, sha256; marker names.
+    Shards under ``shards_root`` that are not in the set (left by an earlier split) are removed."""
+    entries, markers, segments = [], None, None
+    for path in sorted(shard_paths):
+        pf = pq.ParquetFile(path)
+        meta = tables.table_metadata(pf.schema_arrow)
+        if markers is None:
+            markers, segments = json.loads(meta["markers"]), json.loads(meta["segments"])
+        elif json.loads(meta["markers"]) != markers:
+            raise ValueError(f"{path}: marker list differs from the other shards")
+        clips = pq.read_table(path, columns=["clip_id"]).column("clip_id").unique().to_pylist()
+        entries.append(
+            {
+                "path": str(path),
+                "split": Path(path).relative_to(shards_root).parts[0],
+                "rows": pf.metadata.num_rows,
+                "clips": len(clips),
+                "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+            }
+        )
+    keep = {str(Path(p).resolve()) for p in shard_paths}
+    for stale in Path(shards_root).rglob("*.parquet"):
+        if str(stale.resolve()) not in keep:
+            log.info("removing stale shard %s", stale)
+            stale.unlink()
+    summary = {
+        split: {
+            "shards": sum(e["split"] == split for e in entries),
+            "rows": sum(e["rows"] for e in entries if e["split"] == split),
+            "clips": sum(e["clips"] for e in entries if e["split"] == split),
+        }
+        for split in ("train", "val", "test")
+    }
+    manifest = {
+        "markers": markers,
+        "segments": segments,
+        "splits": summary,
+        "trial_splits": dict(sorted(splits.items())),
+        "config": config,
+        "shards": entries,
+    }
+    atomic_write_text(out_path, json.dumps(manifest, indent=2) + "\n")
+    return manifest

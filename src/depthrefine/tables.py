@@ -1,0 +1,130 @@
+"""Parquet tables of the workflow: joints and world markers per trial, and corrupted shards.
+
+Every schema is a pyarrow constant here and written down in docs/data.md; tests check both.
+Positions are float32 metres, flattened per frame as x0 y0 z0 x1 y1 z1 ….
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .io import atomic_path
+from .kinematics import JointTrajectories
+
+# ---- shards: one row per frame of one corrupted clip variant (camera frame) -------------
+SHARD_FIXED_COLUMNS = [
+    pa.field("clip_id", pa.string()),
+    pa.field("source", pa.string()),
+    pa.field("frame", pa.int32()),
+    pa.field("fps", pa.float32()),
+    pa.field("camera_azimuth_deg", pa.float32()),
+    pa.field("camera_elevation_deg", pa.float32()),
+    pa.field("noise_mm", pa.float32()),
+]
+SHARD_EXTRA_COLUMNS = [
+    pa.field("trial", pa.string()),
+    pa.field("variant", pa.int16()),
+    pa.field("split", pa.string()),
+    pa.field("camera_distance_m", pa.float32()),
+    pa.field("flipped", pa.bool_()),  # a limb front/back flip is active in this frame
+]
+
+
+def shard_schema(num_markers: int, markers: list[str], segments: list[tuple[str, str]], extra: dict | None = None) -> pa.Schema:
+    xyz = pa.list_(pa.float32(), 3 * num_markers)
+    fields = SHARD_FIXED_COLUMNS + [pa.field("true_xyz", xyz), pa.field("observed_xyz", xyz)] + SHARD_EXTRA_COLUMNS
+    meta = {"markers": json.dumps(list(markers)), "segments": json.dumps([list(s) for s in segments])}
+    meta.update(extra or {})
+    return pa.schema(fields, metadata={k: str(v) for k, v in meta.items()})
+
+
+def fixed_list(array: np.ndarray) -> pa.FixedSizeListArray:
+    """(N, M, 3) or (N, 3M) float → fixed-size list<float32>[3M] column without copies per row."""
+    flat = np.ascontiguousarray(array, dtype=np.float32).reshape(array.shape[0], -1)
+    return pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), flat.shape[1])
+
+
+def column_xyz(table: pa.Table, name: str) -> np.ndarray:
+    """A fixed-size list column as (N, M, 3) float32."""
+    col = table.column(name).combine_chunks()
+    width = col.type.list_size
+    return col.values.to_numpy(zero_copy_only=False).reshape(len(col), width // 3, 3)
+
+
+def table_metadata(path_or_schema) -> dict[str, str]:
+    schema = pq.read_schema(path_or_schema) if isinstance(path_or_schema, (str, Path)) else path_or_schema
+    return {k.decode(): v.decode() for k, v in (schema.metadata or {}).items()}
+
+
+def write_parquet(table: pa.Table, path: str | Path, row_group_size: int | None = None) -> None:
+    """Atomic, deterministic Parquet write (no timestamps: same table → same bytes)."""
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, row_group_size=row_group_size, compression="zstd", write_statistics=True)
+
+
+# ---- joints: per trial, world frame of the source (Y up), resampled ---------------------
+def write_joints(traj: JointTrajectories, path: str | Path, source: str) -> None:
+    n = traj.positions_m.shape[0]
+    table = pa.table(
+        {
+            "frame": pa.array(np.arange(n, dtype=np.int32)),
+            "positions_m": fixed_list(traj.positions_m),
+            "rotations": fixed_list(traj.rotations.reshape(n, -1, 3)),
+        }
+    )
+    meta = {
+        "joints": json.dumps(list(traj.names)),
+        "parents": json.dumps([int(p) for p in traj.parents]),
+        "fps": repr(float(traj.fps)),
+        "rest_positions_m": json.dumps(np.round(traj.rest_positions_m, 7).tolist()),
+        "translating": json.dumps([bool(t) for t in traj.translating]) if traj.translating is not None else "null",
+        "source": source,
+        "axes": "world: y up, metres (source axes)",
+    }
+    write_parquet(table.replace_schema_metadata(meta), path)
+
+
+def read_joints(path: str | Path) -> JointTrajectories:
+    table = pq.read_table(path)
+    meta = table_metadata(table.schema)
+    n = table.num_rows
+    translating = json.loads(meta["translating"])
+    return JointTrajectories(
+        names=tuple(json.loads(meta["joints"])),
+        parents=np.array(json.loads(meta["parents"])),
+        fps=float(meta["fps"]),
+        positions_m=column_xyz(table, "positions_m").astype(np.float64),
+        rotations=column_xyz(table, "rotations").astype(np.float64).reshape(n, -1, 3, 3),
+        rest_positions_m=np.array(json.loads(meta["rest_positions_m"])),
+        translating=None if translating is None else np.array(translating),
+    )
+
+
+# ---- world markers: per trial, same axes as joints -------------------------------------
+def write_world_markers(
+    xyz: np.ndarray, path: str | Path, *, fps: float, source: str, markerset, marker_groups: list[str], joint_parents: dict
+) -> None:
+    table = pa.table({"frame": pa.array(np.arange(xyz.shape[0], dtype=np.int32)), "xyz_m": fixed_list(xyz)})
+    meta = {
+        "markers": json.dumps(markerset.names),
+        "segments": json.dumps([list(s) for s in markerset.segments]),
+        "marker_groups": json.dumps(marker_groups),  # the joint frame carrying each marker
+        "joint_parents": json.dumps(joint_parents),
+        "pelvis_markers": json.dumps(markerset.pelvis_markers),
+        "markerset": markerset.name,
+        "fps": repr(float(fps)),
+        "source": source,
+        "axes": "world: y up, metres (source axes)",
+    }
+    write_parquet(table.replace_schema_metadata(meta), path)
+
+
+def read_world_markers(path: str | Path) -> tuple[np.ndarray, dict]:
+    table = pq.read_table(path)
+    meta = table_metadata(table.schema)
+    return column_xyz(table, "xyz_m").astype(np.float64), meta

@@ -1,0 +1,101 @@
+# Config validation, wildcard constraints and every input function.
+import json
+from pathlib import Path
+
+from snakemake.utils import validate
+
+from depthrefine.acquire import local_path, read_manifest, select_files, source_kind
+from depthrefine.markersets import load_markerset
+from depthrefine.split import assign_splits
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+
+def _check_ranges(section, keys):
+    for key in keys:
+        lo, hi = config[section][key]
+        if lo > hi:
+            raise ValueError(f"config {section}.{key} = [{lo}, {hi}]: the first value must not exceed the second")
+
+
+_check_ranges(
+    "corruption", ["azimuth_deg", "elevation_deg", "distance_m", "noise_mm", "distal_gain", "flip_duration_s"]
+)
+if config["corruption"]["body_correlation"] ** 2 + config["corruption"]["segment_correlation"] ** 2 > 1:
+    raise ValueError("config corruption: body_correlation² + segment_correlation² must not exceed 1")
+
+CMU_FILES = "resources/cmu/files"
+CMU_MANIFEST = "resources/cmu/manifest.tsv"
+
+
+wildcard_constraints:
+    split="train|val|test",
+    trial=r"[^#]+",
+
+
+def cmu_source_files(wildcards):
+    """For a local mirror, its matching files: an edited file re-runs the acquisition."""
+    cmu = config["cmu"]
+    if source_kind(cmu["source"], cmu["source_type"]) != "dir":
+        return []
+    root = local_path(cmu["source"])
+    return [str(p) for p in select_files(root, cmu["include"], cmu["exclude"])] if root.is_dir() else []
+
+
+def acquired_trials():
+    """Trial ids that the acquisition accepted (waits for the checkpoint)."""
+    manifest = checkpoints.acquire_cmu.get().output.manifest
+    return [row.trial for row in read_manifest(manifest)]
+
+
+def trial_splits():
+    s = config["split"]
+    return assign_splits(
+        acquired_trials(),
+        by=s["by"],
+        val_fraction=s["val_fraction"],
+        test_fraction=s["test_fraction"],
+        seed=config["seed"],
+        subject_pattern=s["subject_pattern"],
+        test_patterns=s["test_patterns"],
+        val_patterns=s["val_patterns"],
+    )
+
+
+def bvh_of_trial(wildcards):
+    manifest = checkpoints.acquire_cmu.get().output.manifest
+    for row in read_manifest(manifest):
+        if row.trial == wildcards.trial:
+            return f"{CMU_FILES}/{row.path}"
+    raise ValueError(f"trial {wildcards.trial!r} is not in {manifest}")
+
+
+def markerset_files(wildcards):
+    """The marker-set file and the files it includes: editing either re-runs the markers."""
+    path = Path(config["markerset"])
+    files = [str(path)]
+    load_markerset(path)  # fail early, naming the file, if it is malformed
+    import yaml
+
+    while True:
+        parent = (yaml.safe_load(path.read_text()) or {}).get("include")
+        if not parent:
+            return files
+        path = path.parent / parent
+        files.append(str(path))
+
+
+def corruption_input(wildcards):
+    split = trial_splits().get(wildcards.trial)
+    if split != wildcards.split:
+        raise ValueError(f"trial {wildcards.trial!r} belongs to split {split!r}, not {wildcards.split!r}")
+    return f"results/mocap/markers/{wildcards.trial}.parquet"
+
+
+def all_shards(wildcards):
+    return [f"results/shards/{split}/{trial}.parquet" for trial, split in sorted(trial_splits().items())]
+
+
+def split_assignment(wildcards):
+    return trial_splits()

@@ -1,0 +1,25 @@
+checkpoint acquire_cmu:
+    """Fetch the CMU BVH files (git, archive or local mirror), check each parses, and write
+    the manifest with sha256 per file."""
+    input:
+        cmu_source_files,
+    output:
+        manifest=CMU_MANIFEST,
+    params:
+        source=config["cmu"]["source"],
+        source_type=config["cmu"]["source_type"],
+        git_ref=config["cmu"]["git_ref"],
+        include=config["cmu"]["include"],
+        exclude=config["cmu"]["exclude"],
+        on_bad_file=config["cmu"]["on_bad_file"],
+        files_dir=CMU_FILES,
+    log:
+        "logs/acquire_cmu.log",
+    benchmark:
+        "benchmarks/acquire_cmu.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    script:
+        "../scripts/acquire_cmu.py"

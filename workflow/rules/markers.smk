@@ -1,0 +1,17 @@
+rule world_markers:
+    """Joints → marker positions of the configured marker set (world axes)."""
+    input:
+        joints="results/mocap/joints/{trial}.parquet",
+        markerset=markerset_files,
+    output:
+        "results/mocap/markers/{trial}.parquet",
+    params:
+        markerset=config["markerset"],
+    log:
+        "logs/markers/{trial}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/world_markers.py"

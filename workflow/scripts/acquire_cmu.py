@@ -1,0 +1,15 @@
+from depthrefine.acquire import acquire
+from depthrefine.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+p = snakemake.params
+acquire(
+    p.source,
+    p.files_dir,
+    snakemake.output.manifest,
+    include=p.include,
+    exclude=p.exclude,
+    kind=p.source_type,
+    git_ref=p.git_ref,
+    on_bad_file=p.on_bad_file,
+)

@@ -1,0 +1,16 @@
+from pathlib import Path
+
+from depthrefine.logs import setup_logging
+from depthrefine.stages import kinematics_stage
+
+setup_logging(snakemake.log[0])
+p = snakemake.params
+kinematics_stage(
+    snakemake.input.bvh,
+    snakemake.output[0],
+    source=Path(snakemake.input.bvh).relative_to(p.files_dir).as_posix(),
+    fps=p.fps,
+    unit_m=p.unit_m,
+    drop_first=p.drop_first_frame,
+    min_frames=p.min_frames,
+)
