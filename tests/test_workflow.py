@@ -1,0 +1,136 @@
+"""End to end: `snakemake shards` on every BVH file in ../shared/data, then re-run behaviour."""
+
+import glob
+import json
+import os
+import re
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from depthrefine.stages import corruption_stage
+from depthrefine.tables import column_xyz
+from workflow_helpers import make_workdir, planned_jobs, snakemake
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, data_dir):
+    workdir = make_workdir(tmp_path_factory.mktemp("wf"), {"cmu": {"source": str(data_dir)}})
+    result = snakemake(workdir, "shards")
+    return workdir, result
+
+
+@pytest.fixture(scope="module")
+def manifest(run):
+    manifest = json.loads((run[0] / "results" / "shards" / "manifest.json").read_text())
+    for e in manifest["shards"]:
+        e["_abs"] = str(run[0] / e["path"])
+    return manifest
+
+
+def all_bvh(data_dir):
+    return sorted(os.path.relpath(p, data_dir)[:-4] for p in glob.glob(str(data_dir / "cmu-*" / "**" / "*.bvh"), recursive=True))
+
+
+def test_every_bvh_file_becomes_one_shard(run, manifest, data_dir):
+    trials = all_bvh(data_dir)
+    assert len(trials) == 1 + 96 + 6
+    assert sorted(manifest["trial_splits"]) == trials
+    shard_trials = sorted(e["path"].split("/", 3)[3][:-8] for e in manifest["shards"])
+    assert shard_trials == trials
+    for e in manifest["shards"]:
+        assert (run[0] / e["path"]).is_file() and e["clips"] == 2
+
+
+def test_split_is_by_file_and_holds_out_the_benchmark_test_files(manifest):
+    splits = manifest["trial_splits"]
+    assert {t for t, s in splits.items() if s == "test"} == {t for t in splits if t.startswith("cmu-bvh/actions/test_")}
+    assert manifest["splits"]["val"]["shards"] >= 1 and manifest["splits"]["train"]["shards"] > 50
+    for e in manifest["shards"]:
+        table = pq.read_table(e["_abs"], columns=["split", "trial"])
+        assert set(table.column("split").to_pylist()) == {e["split"]} == {splits[table.column("trial")[0].as_py()]}
+
+
+def test_shard_contents_match_the_trial(run, manifest):
+    workdir = run[0]
+    entry = next(e for e in manifest["shards"] if e["path"].endswith("test_walking_1.parquet"))
+    table = pq.read_table(entry["_abs"])
+    world = pq.read_table(workdir / "results/mocap/markers/cmu-bvh/actions/test_walking_1.parquet")
+    n = world.num_rows
+    assert table.num_rows == 2 * n == entry["rows"]
+    assert table.column("clip_id").unique().to_pylist() == ["cmu-bvh/actions/test_walking_1#v0", "cmu-bvh/actions/test_walking_1#v1"]
+    assert table.column("frame").to_numpy()[:n].tolist() == list(range(n))
+    assert set(table.column("fps").to_pylist()) == {60.0}
+    true = column_xyz(table, "true_xyz")
+    # camera frame: pelvis 1.5–15 m in front, the same shape as the world markers (rigid transform)
+    assert 1.5 < true[:, 0:20, 2].min() and true[:, :, 2].max() < 15
+    w = column_xyz(world, "xyz_m")
+    dw = np.linalg.norm(w[:, 1] - w[:, 13], axis=1)
+    dc = np.linalg.norm(true[:n, 1] - true[:n, 13], axis=1)
+    assert dc == pytest.approx(dw, abs=1e-5)
+    pf = pq.ParquetFile(entry["_abs"])
+    assert pf.metadata.num_row_groups == 2  # one per clip variant
+
+
+def test_shards_are_deterministic(run, manifest, tmp_path):
+    workdir = run[0]
+    entry = next(e for e in manifest["shards"] if e["path"].endswith("train_running_1.parquet"))
+    cfg = manifest["config"]
+    again = tmp_path / "again.parquet"
+    corruption_stage(
+        str(workdir / "results/mocap/markers/cmu-bvh/actions/train_running_1.parquet"), str(again),
+        trial="cmu-bvh/actions/train_running_1", split=entry["split"], seed=cfg["seed"], corruption=cfg["corruption"],
+        row_group_frames=4096,
+    )
+    assert again.read_bytes() == open(entry["_abs"], "rb").read()
+
+
+def test_rerun_plans(run):
+    workdir = run[0]
+    assert planned_jobs(snakemake(workdir, "-n", "shards")) == {}
+    n = len(glob.glob(str(workdir / "results/mocap/markers/**/*.parquet"), recursive=True))
+
+    noise = workdir / "noise.yaml"
+    noise.write_text("corruption:\n  noise_mm: [40, 90]\n")
+    assert planned_jobs(snakemake(workdir, "-n", "shards", extra_config=noise)) == {"corrupt": n, "shards": 1}
+
+    markerset = workdir / "markers.yaml"
+    markerset.write_text("markerset: config/markersets/video_keypoints.yaml\n")
+    assert planned_jobs(snakemake(workdir, "-n", "shards", extra_config=markerset)) == {
+        "world_markers": n, "corrupt": n, "shards": 1
+    }
+
+    fps = workdir / "fps.yaml"
+    fps.write_text("fps: 30\n")
+    assert planned_jobs(snakemake(workdir, "-n", "shards", extra_config=fps)) == {
+        "joints": n, "world_markers": n, "corrupt": n, "shards": 1
+    }
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("fps: sixty\n", r"'sixty' is not of type 'number'"),
+        ("corruption:\n  noise_mm: [30, 2000]\n", r"2000 is greater than the maximum of 1000"),
+        ("corruption:\n  azimuth_deg: [60, 10]\n", r"corruption\.azimuth_deg = \[60, 10\]: the first value must not exceed"),
+        ("split:\n  by: frame\n", r"'frame' is not one of \['subject', 'file'\]"),
+        ("cmu:\n  include: '*.bvh'\n", r"'\*\.bvh' is not of type 'array'"),
+    ],
+)
+def test_bad_config_fails_clearly(run, tmp_path, override, message):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(override)
+    result = snakemake(run[0], "-n", "shards", extra_config=bad, check=False)
+    assert result.returncode != 0
+    assert re.search(message, result.stdout + result.stderr), (result.stdout + result.stderr)[-3000:]
+
+
+def test_unreachable_source_leaves_no_manifest(tmp_path):
+    workdir = make_workdir(tmp_path, {"cmu": {"source": str(tmp_path / "nowhere")}})
+    result = snakemake(workdir, "resources/cmu/manifest.tsv", check=False)
+    assert result.returncode != 0
+    assert re.search(r"local folder .*nowhere does not exist", result.stdout + result.stderr)
+    assert not (workdir / "resources/cmu/manifest.tsv").exists()

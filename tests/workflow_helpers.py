@@ -1,0 +1,46 @@
+"""Run the real workflow in a temporary copy of the repository's workflow files."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from conftest import REPO
+
+
+def make_workdir(tmp: Path, overrides: dict) -> Path:
+    for name in ("Snakefile", "workflow", "config"):
+        src = REPO / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp / name)
+    test_cfg = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
+    for key, value in overrides.items():
+        test_cfg.setdefault(key, {}).update(value) if isinstance(value, dict) else test_cfg.__setitem__(key, value)
+    (tmp / "test.yaml").write_text(yaml.safe_dump(test_cfg))
+    return tmp
+
+
+def snakemake(workdir: Path, *args: str, extra_config: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    configs = ["config/config.yaml", "test.yaml"] + ([str(extra_config)] if extra_config else [])
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", *configs, "--nocolor", *args]
+    result = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=1500)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
+    return result
+
+
+def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
+    """Rule → job count from a dry run's 'Job stats' table."""
+    text = result.stdout + result.stderr
+    if "Nothing to be done" in text:
+        return {}
+    lines = text.split("Job stats:", 1)[1].splitlines()
+    counts = {}
+    for line in lines[3:]:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            break
+        if parts[0] != "total":
+            counts[parts[0]] = int(parts[1])
+    return counts
