@@ -16,6 +16,6 @@ include: "workflow/rules/corruption.smk"
 
 
 rule all:
+    default_target: True
     input:
         "results/shards/manifest.json",
-    default_target: True

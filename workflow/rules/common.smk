@@ -1,13 +1,17 @@
 # Config validation, wildcard constraints and every input function.
-import json
+import sys
 from pathlib import Path
 
 from snakemake.utils import validate
 
+# The logic lives in src/depthrefine: use this checkout's copy (the scripts do the same,
+# so --sdm conda environments need only the third-party packages).
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
 from depthrefine.acquire import local_path, read_manifest, select_files, source_kind
 from depthrefine.markersets import load_markerset
 from depthrefine.split import assign_splits
-
+import yaml
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -16,14 +20,30 @@ def _check_ranges(section, keys):
     for key in keys:
         lo, hi = config[section][key]
         if lo > hi:
-            raise ValueError(f"config {section}.{key} = [{lo}, {hi}]: the first value must not exceed the second")
+            raise ValueError(
+                f"config {section}.{key} = [{lo}, {hi}]: the first value must not exceed the second"
+            )
 
 
 _check_ranges(
-    "corruption", ["azimuth_deg", "elevation_deg", "distance_m", "noise_mm", "distal_gain", "flip_duration_s"]
+    "corruption",
+    [
+        "azimuth_deg",
+        "elevation_deg",
+        "distance_m",
+        "noise_mm",
+        "distal_gain",
+        "flip_duration_s",
+    ],
 )
-if config["corruption"]["body_correlation"] ** 2 + config["corruption"]["segment_correlation"] ** 2 > 1:
-    raise ValueError("config corruption: body_correlation² + segment_correlation² must not exceed 1")
+if (
+    config["corruption"]["body_correlation"] ** 2
+    + config["corruption"]["segment_correlation"] ** 2
+    > 1
+):
+    raise ValueError(
+        "config corruption: body_correlation² + segment_correlation² must not exceed 1"
+    )
 
 CMU_FILES = "resources/cmu/files"
 CMU_MANIFEST = "resources/cmu/manifest.tsv"
@@ -40,7 +60,11 @@ def cmu_source_files(wildcards):
     if source_kind(cmu["source"], cmu["source_type"]) != "dir":
         return []
     root = local_path(cmu["source"])
-    return [str(p) for p in select_files(root, cmu["include"], cmu["exclude"])] if root.is_dir() else []
+    return (
+        [str(p) for p in select_files(root, cmu["include"], cmu["exclude"])]
+        if root.is_dir()
+        else []
+    )
 
 
 def acquired_trials():
@@ -76,7 +100,6 @@ def markerset_files(wildcards):
     path = Path(config["markerset"])
     files = [str(path)]
     load_markerset(path)  # fail early, naming the file, if it is malformed
-    import yaml
 
     while True:
         parent = (yaml.safe_load(path.read_text()) or {}).get("include")
@@ -89,12 +112,17 @@ def markerset_files(wildcards):
 def corruption_input(wildcards):
     split = trial_splits().get(wildcards.trial)
     if split != wildcards.split:
-        raise ValueError(f"trial {wildcards.trial!r} belongs to split {split!r}, not {wildcards.split!r}")
+        raise ValueError(
+            f"trial {wildcards.trial!r} belongs to split {split!r}, not {wildcards.split!r}"
+        )
     return f"results/mocap/markers/{wildcards.trial}.parquet"
 
 
 def all_shards(wildcards):
-    return [f"results/shards/{split}/{trial}.parquet" for trial, split in sorted(trial_splits().items())]
+    return [
+        f"results/shards/{split}/{trial}.parquet"
+        for trial, split in sorted(trial_splits().items())
+    ]
 
 
 def split_assignment(wildcards):

@@ -4,18 +4,20 @@ rule corrupt:
         corruption_input,
     output:
         "results/shards/{split}/{trial}.parquet",
-    params:
-        corruption=config["corruption"],
-        seed=config["seed"],
-        row_group_frames=config["shards"]["row_group_frames"],
     log:
         "logs/corrupt/{split}/{trial}.log",
     benchmark:
         "benchmarks/corrupt/{split}/{trial}.tsv"
+    conda:
+        "../../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=1500,
         runtime=10,
+    params:
+        corruption=config["corruption"],
+        seed=config["seed"],
+        row_group_frames=config["shards"]["row_group_frames"],
     script:
         "../scripts/corrupt.py"
 
@@ -26,15 +28,28 @@ rule shards:
         all_shards,
     output:
         manifest="results/shards/manifest.json",
-    params:
-        splits=split_assignment,
-        config={k: config[k] for k in ("cmu", "fps", "kinematics", "markerset", "corruption", "split", "seed")},
     log:
         "logs/shards.log",
+    localrule: True
+    conda:
+        "../../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    localrule: True
+    params:
+        splits=split_assignment,
+        config={
+            k: config[k]
+            for k in (
+                "cmu",
+                "fps",
+                "kinematics",
+                "markerset",
+                "corruption",
+                "split",
+                "seed",
+            )
+        },
     script:
         "../scripts/shard_manifest.py"

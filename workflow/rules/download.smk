@@ -5,6 +5,16 @@ checkpoint acquire_cmu:
         cmu_source_files,
     output:
         manifest=CMU_MANIFEST,
+    log:
+        "logs/acquire_cmu.log",
+    benchmark:
+        "benchmarks/acquire_cmu.tsv"
+    conda:
+        "../../envs/acquire.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=120,
     params:
         source=config["cmu"]["source"],
         source_type=config["cmu"]["source_type"],
@@ -13,13 +23,5 @@ checkpoint acquire_cmu:
         exclude=config["cmu"]["exclude"],
         on_bad_file=config["cmu"]["on_bad_file"],
         files_dir=CMU_FILES,
-    log:
-        "logs/acquire_cmu.log",
-    benchmark:
-        "benchmarks/acquire_cmu.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=120,
     script:
         "../scripts/acquire_cmu.py"

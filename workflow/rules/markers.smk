@@ -5,13 +5,15 @@ rule world_markers:
         markerset=markerset_files,
     output:
         "results/mocap/markers/{trial}.parquet",
-    params:
-        markerset=config["markerset"],
     log:
         "logs/markers/{trial}.log",
+    conda:
+        "../../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=5,
+    params:
+        markerset=config["markerset"],
     script:
         "../scripts/world_markers.py"

@@ -1,3 +1,8 @@
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))  # this checkout's package
+
 from depthrefine.logs import setup_logging
 from depthrefine.stages import corruption_stage
 
