@@ -11,7 +11,7 @@ from conftest import REPO
 
 
 def make_workdir(tmp: Path, overrides: dict) -> Path:
-    for name in ("Snakefile", "workflow", "config"):
+    for name in ("Snakefile", "workflow", "config", "envs", "src"):
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp / name)
     test_cfg = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
