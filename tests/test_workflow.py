@@ -134,3 +134,30 @@ def test_unreachable_source_leaves_no_manifest(tmp_path):
     assert result.returncode != 0
     assert re.search(r"local folder .*nowhere does not exist", result.stdout + result.stderr)
     assert not (workdir / "resources/cmu/manifest.tsv").exists()
+
+
+def test_an_edited_source_file_rebuilds_only_its_trial(tmp_path, data_dir):
+    import shutil
+
+    mirror = tmp_path / "mirror"
+    names = ["test_walking_1", "test_running_1", "train_jumping_4"]
+    (mirror / "actions").mkdir(parents=True)
+    for name in names:
+        shutil.copy(data_dir / "cmu-bvh" / "actions" / f"{name}.bvh", mirror / "actions" / f"{name}.bvh")
+    workdir = make_workdir(tmp_path / "wf", {"cmu": {"source": str(mirror), "include": ["**/*.bvh"]}})
+    snakemake(workdir, "shards")
+
+    def stamps():
+        return {n: (workdir / f"results/mocap/joints/actions/{n}.parquet").stat().st_mtime_ns for n in names}
+
+    before = stamps()
+    assert planned_jobs(snakemake(workdir, "-n", "shards")) == {}
+    edited = mirror / "actions" / "test_running_1.bvh"
+    lines = edited.read_text().splitlines()
+    lines[-1] = " ".join(f"{float(v) + 0.5:.4f}" for v in lines[-1].split())  # move the last frame
+    edited.write_text("\n".join(lines) + "\n")
+    result = snakemake(workdir, "shards")
+    after = stamps()
+    assert [n for n in names if after[n] != before[n]] == ["test_running_1"]
+    assert "changed: 1 file(s): actions/test_running_1" in (workdir / "logs" / "acquire_cmu.log").read_text()
+    assert result.returncode == 0

@@ -11,6 +11,7 @@ from conftest import REPO
 
 
 def make_workdir(tmp: Path, overrides: dict) -> Path:
+    tmp.mkdir(parents=True, exist_ok=True)
     for name in ("Snakefile", "workflow", "config", "envs", "src"):
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp / name)
