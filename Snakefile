@@ -13,9 +13,19 @@ include: "workflow/rules/download.smk"
 include: "workflow/rules/kinematics.smk"
 include: "workflow/rules/markers.smk"
 include: "workflow/rules/corruption.smk"
+include: "workflow/rules/training.smk"
+include: "workflow/rules/evaluation.smk"
 
 
 rule all:
     default_target: True
     input:
-        "results/shards/manifest.json",
+        "results/eval/heldout.html",
+        "results/eval/heldout.json",
+
+
+rule train:
+    """The whole chain: CMU source → shards → trained model → held-out quality report."""
+    input:
+        "results/eval/heldout.html",
+        "results/eval/heldout.json",

@@ -30,6 +30,9 @@ class MarkerSet:
     symmetric_segments: tuple[tuple[tuple[str, str], tuple[str, str]], ...]
     foot_markers: tuple[str, ...]
     pelvis_markers: dict
+    # ((a, b, c), (min_deg, max_deg)): flexion at b = 180° − angle(a−b, c−b); 0 = straight
+    joint_limits: tuple[tuple[tuple[str, str, str], tuple[float, float]], ...] = ()
+    bones: tuple[tuple[str, str], ...] = ()  # long bones for the bone-length CV metric
 
     @property
     def names(self) -> list[str]:
@@ -61,10 +64,11 @@ def _read_raw(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     if "include" in raw:
         base = _read_raw(path.parent / raw["include"], seen + (path,))
         merged = dict(base)
-        merged.update({k: v for k, v in raw.items() if k not in ("markers", "segments", "symmetric_segments")})
+        merged.update({k: v for k, v in raw.items() if k not in ("markers", "segments", "symmetric_segments", "joint_limits", "bones")})
         merged["markers"] = {**base["markers"], **raw["markers"]}
         merged["segments"] = list(base.get("segments", [])) + list(raw.get("segments", []))
-        merged["symmetric_segments"] = list(base.get("symmetric_segments", [])) + list(raw.get("symmetric_segments", []))
+        for key in ("symmetric_segments", "joint_limits", "bones"):
+            merged[key] = list(base.get(key, [])) + list(raw.get(key, []))
         return merged
     return raw
 
@@ -101,6 +105,7 @@ def load_markerset(path: str | Path) -> MarkerSet:
         return (pair[0], pair[1])
 
     segments = tuple(check_pair(p, "segment") for p in raw.get("segments", []))
+    bones = tuple(check_pair(p, "bone") for p in raw.get("bones", []))
     symmetric = tuple(
         (check_pair(a, "symmetric segment"), check_pair(b, "symmetric segment")) for a, b in raw.get("symmetric_segments", [])
     )
@@ -109,7 +114,15 @@ def load_markerset(path: str | Path) -> MarkerSet:
     for n in list(foot) + list(pelvis.values()):
         if n not in names:
             raise ValueError(f"{path}: {n!r} is not a marker of the set")
-    return MarkerSet(str(raw.get("name", path.stem)), str(path), tuple(markers), segments, symmetric, foot, pelvis)
+    limits = []
+    for item in raw.get("joint_limits", []):
+        triplet, rng = tuple(item.get("markers", ())), tuple(float(v) for v in item.get("flexion_deg", ()))
+        if len(triplet) != 3 or not set(triplet) <= names or len(rng) != 2 or rng[0] > rng[1]:
+            raise ValueError(f"{path}: joint limit {item} needs markers: [a, b, c] of the set and flexion_deg: [min, max]")
+        limits.append((triplet, rng))
+    return MarkerSet(
+        str(raw.get("name", path.stem)), str(path), tuple(markers), segments, symmetric, foot, pelvis, tuple(limits), bones
+    )
 
 
 def joints_to_markers(traj: JointTrajectories, markerset: MarkerSet, source: str = "") -> np.ndarray:

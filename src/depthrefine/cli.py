@@ -1,0 +1,110 @@
+"""``depthrefine-refine``: refine the depth of a marker file (TRC or shard-schema Parquet).
+
+    depthrefine-refine walk.trc walk_refined.trc --model results/model/best.pt
+    depthrefine-refine clip.parquet clip_refined.parquet --model results/model/best.pt --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("depthrefine.refine")
+
+
+def parse_axes(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """"x,y,z" / "x,-y,-z" …: which file axis (and sign) is camera x (right), y (down), z (depth)."""
+    parts = [p.strip().lower() for p in text.split(",")]
+    if len(parts) != 3 or sorted(p.lstrip("-") for p in parts) != ["x", "y", "z"]:
+        raise ValueError(f"--axes {text!r}: give three signed axes, e.g. 'x,y,z' or 'x,-y,-z'")
+    order = np.array(["xyz".index(p.lstrip("-")) for p in parts])
+    signs = np.array([-1.0 if p.startswith("-") else 1.0 for p in parts])
+    return order, signs
+
+
+def to_camera(xyz: np.ndarray, order: np.ndarray, signs: np.ndarray) -> np.ndarray:
+    return xyz[..., order] * signs
+
+
+def from_camera(xyz: np.ndarray, order: np.ndarray, signs: np.ndarray) -> np.ndarray:
+    out = np.empty_like(xyz)
+    out[..., order] = xyz * signs
+    return out
+
+
+def refine_trc(src: Path, dst: Path, loaded, axes: str) -> None:
+    from .refine import refine_sequence
+    from .trc import read_trc, write_trc
+
+    trc = read_trc(src)
+    missing = [m for m in loaded.markers if m not in trc.markers]
+    if missing:
+        raise ValueError(f"{src}: markers {missing} of the model's marker set are missing from the file")
+    cols = [trc.markers.index(m) for m in loaded.markers]
+    order, signs = parse_axes(axes)
+    observed = to_camera(trc.xyz_m[:, cols], order, signs)
+    refined = refine_sequence(loaded, observed, source=str(src))
+    out = trc.xyz.copy()
+    from .trc import UNIT_TO_M
+
+    out[:, cols] = from_camera(refined, order, signs) / UNIT_TO_M[trc.units]
+    trc.xyz = out
+    write_trc(trc, dst)
+
+
+def refine_parquet(src: Path, dst: Path, loaded) -> None:
+    import json
+
+    import pyarrow.parquet as pq
+
+    from .refine import refine_sequence
+    from .tables import column_xyz, fixed_list, write_parquet
+
+    table = pq.read_table(src)
+    markers = json.loads(table.schema.metadata[b"markers"])
+    if markers != loaded.markers:
+        raise ValueError(f"{src}: its markers differ from the model's marker set ({len(markers)} vs {len(loaded.markers)})")
+    observed = column_xyz(table, "observed_xyz")
+    clip_ids = table.column("clip_id").to_numpy(zero_copy_only=False)
+    refined = observed.copy()
+    for clip in dict.fromkeys(clip_ids):
+        rows = np.flatnonzero(clip_ids == clip)
+        refined[rows] = refine_sequence(loaded, observed[rows], source=f"{src} clip {clip}")
+    if "refined_xyz" in table.column_names:
+        table = table.drop_columns(["refined_xyz"])
+    write_parquet(table.append_column("refined_xyz", fixed_list(refined)), dst)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="depthrefine-refine", description=__doc__.splitlines()[0])
+    parser.add_argument("input", type=Path, help=".trc or .parquet (shard schema)")
+    parser.add_argument("output", type=Path)
+    parser.add_argument("--model", required=True, type=Path, help="checkpoint, e.g. results/model/best.pt")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--axes", default="x,y,z", help="TRC only: file axes giving camera x (right), y (down), z (depth)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        from .refine import load_model
+
+        loaded = load_model(args.model, args.device)
+        suffix = args.input.suffix.lower()
+        if suffix == ".trc":
+            refine_trc(args.input, args.output, loaded, args.axes)
+        elif suffix == ".parquet":
+            refine_parquet(args.input, args.output, loaded)
+        else:
+            raise ValueError(f"{args.input}: expected a .trc or .parquet file")
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"depthrefine-refine: error: {exc}", file=sys.stderr)
+        return 2
+    log.info("wrote %s", args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""The depth refiner: a PoseFormer-style temporal transformer over a window of frames.
+
+Input: the corrupted markers of a window in camera coordinates, normalised (root-relative to
+the centre frame's pelvis, divided by a body-size measure so any height works).
+Output: a depth correction Δz for every marker of every frame of the window, in the same
+normalised units (multiply by the scale for metres). Inference keeps the centre frame's
+prediction of each window, sliding over the sequence (``refine.py``).
+
+Each frame is one token: its M×3 coordinates → linear embedding, plus a learned temporal
+position embedding; a pre-norm transformer encoder mixes frames; a linear head maps each
+frame's token to M corrections. (PoseFormer's temporal branch; its per-joint spatial
+branch is replaced by the frame embedding, which sees every marker at once.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class ModelConfig:
+    num_markers: int
+    window: int = 11
+    heads: int = 8
+    layers: int = 6
+    dim: int = 512
+    dropout: float = 0.1
+
+    def __post_init__(self):
+        if self.window < 1 or self.window % 2 == 0:
+            raise ValueError(f"model.window must be odd and positive (a centre frame), got {self.window}")
+        if self.dim % self.heads:
+            raise ValueError(f"model.dim ({self.dim}) must be divisible by model.heads ({self.heads})")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class DepthRefiner(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        m, d = cfg.num_markers, cfg.dim
+        self.embed = nn.Linear(3 * m, d)
+        self.position = nn.Parameter(torch.zeros(1, cfg.window, d))
+        nn.init.trunc_normal_(self.position, std=0.02)
+        layer = nn.TransformerEncoderLayer(
+            d, cfg.heads, dim_feedforward=2 * d, dropout=cfg.dropout, activation="gelu", batch_first=True, norm_first=True
+        )
+        self.encoder = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(d)
+        self.head = nn.Linear(d, m)
+        nn.init.zeros_(self.head.weight)  # start as the identity refinement (Δz = 0)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, T, M, 3) normalised observed markers; padding_mask: (B, T) True where the
+        frame is padding (sequence ends). Returns Δz: (B, T, M), normalised units."""
+        b, t, m, _ = x.shape
+        if t != self.cfg.window or m != self.cfg.num_markers:
+            raise ValueError(f"expected windows of {self.cfg.window} frames × {self.cfg.num_markers} markers, got {t} × {m}")
+        tokens = self.embed(x.reshape(b, t, m * 3)) + self.position  # (B, T, D)
+        tokens = self.encoder(tokens, src_key_padding_mask=padding_mask)
+        return self.head(self.norm(tokens))  # (B, T, M)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

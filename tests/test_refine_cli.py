@@ -1,0 +1,106 @@
+"""Refinement for users: library call, and the CLI on TRC and Parquet files."""
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from depthrefine.cli import main, parse_axes
+from depthrefine.dataset import read_shard_clips
+from depthrefine.refine import load_model, refine_sequence
+from depthrefine.tables import column_xyz
+from depthrefine.trc import Trc, read_trc, write_trc
+
+
+@pytest.fixture(scope="module")
+def test_clip(small_shards):
+    manifest = json.loads(small_shards.read_text())
+    path = next(e["path"] for e in manifest["shards"] if e["split"] == "test")
+    clips, markers = read_shard_clips(path)
+    return clips[0], markers, path
+
+
+def make_trc(clip, markers, path, extra=True):
+    names = markers + (["Extra"] if extra else [])
+    xyz = clip.observed * 1000.0  # millimetres
+    if extra:
+        xyz = np.concatenate([xyz, np.full((len(xyz), 1, 3), 7.0)], axis=1)
+    n = len(xyz)
+    trc = Trc(names, np.arange(1, n + 1), np.arange(n) / 60.0, xyz, "mm", 60.0,
+              {"DataRate": "60", "CameraRate": "60", "NumFrames": str(n), "NumMarkers": str(len(names)), "Units": "mm",
+               "OrigDataRate": "60", "OrigDataStartFrame": "1", "OrigNumFrames": str(n)},
+              f"PathFileType\t4\t(X/Y/Z)\t{path.name}")
+    write_trc(trc, path)
+    return trc
+
+
+def test_trc_round_trip_is_faithful(tmp_path, test_clip):
+    clip, markers, _ = test_clip
+    src = make_trc(clip, markers, tmp_path / "a.trc")
+    back = read_trc(tmp_path / "a.trc")
+    assert back.markers == src.markers and back.units == "mm" and back.data_rate == 60.0
+    assert back.header == src.header and back.path_line == src.path_line
+    assert np.array_equal(back.frames, src.frames) and np.allclose(back.times, src.times, atol=1e-6)
+    assert np.allclose(back.xyz, src.xyz, atol=1e-5)
+    write_trc(back, tmp_path / "b.trc")
+    assert (tmp_path / "b.trc").read_text() == (tmp_path / "a.trc").read_text()
+
+
+def test_trc_missing_values_read_as_nan(tmp_path, test_clip):
+    clip, markers, _ = test_clip
+    make_trc(clip, markers, tmp_path / "gap.trc", extra=False)
+    lines = (tmp_path / "gap.trc").read_text().splitlines()
+    fields = lines[6].split("\t")
+    fields[2:5] = ["", "", ""]
+    lines[6] = "\t".join(fields)
+    (tmp_path / "gap.trc").write_text("\n".join(lines) + "\n")
+    trc = read_trc(tmp_path / "gap.trc")
+    assert np.isnan(trc.xyz[0, 0]).all() and np.isfinite(trc.xyz[1:]).all()
+
+
+def test_cli_refines_a_trc_and_keeps_everything_else(tmp_path, tiny_model, test_clip):
+    clip, markers, _ = test_clip
+    make_trc(clip, markers, tmp_path / "in.trc")
+    assert main([str(tmp_path / "in.trc"), str(tmp_path / "out.trc"), "--model", str(tiny_model)]) == 0
+    a, b = read_trc(tmp_path / "in.trc"), read_trc(tmp_path / "out.trc")
+    assert b.markers == a.markers and b.header == a.header and b.units == "mm"
+    assert np.array_equal(b.frames, a.frames)
+    assert np.allclose(b.xyz[..., :2], a.xyz[..., :2], atol=1e-4)  # x, y untouched
+    assert np.array_equal(b.xyz[:, -1], a.xyz[:, -1])  # a marker the model does not know: passed through
+    moved = np.abs(b.xyz[:, :-1, 2] - a.xyz[:, :-1, 2])
+    assert moved.max() > 0.1  # depth refined (mm)
+    loaded = load_model(tiny_model)
+    expected = refine_sequence(loaded, clip.observed) * 1000
+    assert np.allclose(b.xyz[:, :-1], expected, atol=1e-3)
+
+
+def test_cli_refines_parquet(tmp_path, tiny_model, test_clip):
+    _, _, path = test_clip
+    assert main([path, str(tmp_path / "out.parquet"), "--model", str(tiny_model)]) == 0
+    table = pq.read_table(tmp_path / "out.parquet")
+    assert table.column_names[-1] == "refined_xyz"
+    obs, ref = column_xyz(table, "observed_xyz"), column_xyz(table, "refined_xyz")
+    assert np.array_equal(obs[..., :2], ref[..., :2]) and not np.array_equal(obs[..., 2], ref[..., 2])
+
+
+def test_cli_errors(tmp_path, tiny_model, test_clip, capsys):
+    clip, markers, _ = test_clip
+    without_last = clip.__class__(**{**clip.__dict__, "observed": clip.observed[:, :-1]})
+    make_trc(without_last, markers[:-1], tmp_path / "missing.trc", extra=False)
+    assert main([str(tmp_path / "missing.trc"), str(tmp_path / "o.trc"), "--model", str(tiny_model)]) == 2
+    assert "markers ['L_mwrist_study'] of the model's marker set are missing" in capsys.readouterr().err
+    short = clip.__class__(**{**clip.__dict__, "observed": clip.observed[:5]})
+    make_trc(short, markers, tmp_path / "short.trc", extra=False)
+    assert main([str(tmp_path / "short.trc"), str(tmp_path / "o.trc"), "--model", str(tiny_model)]) == 2
+    assert "5 frames is shorter than the model's window of 11 frames" in capsys.readouterr().err
+    assert main([str(tmp_path / "short.trc"), str(tmp_path / "o.trc"), "--model", str(tmp_path / "none.pt")]) == 2
+    assert "model checkpoint" in capsys.readouterr().err
+    assert not (tmp_path / "o.trc").exists()
+
+
+def test_axes_mapping():
+    order, signs = parse_axes("x,-z,y")
+    assert order.tolist() == [0, 2, 1] and signs.tolist() == [1, -1, 1]
+    with pytest.raises(ValueError):
+        parse_axes("x,x,y")
