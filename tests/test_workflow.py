@@ -161,3 +161,31 @@ def test_an_edited_source_file_rebuilds_only_its_trial(tmp_path, data_dir):
     assert [n for n in names if after[n] != before[n]] == ["test_running_1"]
     assert "changed: 1 file(s): actions/test_running_1" in (workdir / "logs" / "acquire_cmu.log").read_text()
     assert result.returncode == 0
+
+
+def test_train_runs_the_whole_chain_to_the_heldout_report(run, manifest):
+    workdir = run[0]
+    snakemake(workdir, "train")
+    report = json.loads((workdir / "results/eval/heldout.json").read_text())
+    test_trials = {t for t, s in manifest["trial_splits"].items() if s == "test"}
+    assert report["test_files"] == len(test_trials) and report["clips"] == 2 * len(test_trials)
+    assert set(report["table"]) == {"corrupted", "butterworth_6hz", "savitzky_golay", "learned"}
+    corrupted = report["table"]["corrupted"]
+    assert 20 < corrupted["depth_error_mm"] < 200 and corrupted["depth_jitter_mm"] > 5  # the corruption is there
+    assert report["table"]["butterworth_6hz"]["depth_jitter_mm"] < 0.2 * corrupted["depth_jitter_mm"]
+    for key in ("beats_filters_on_depth_error_mm", "beats_filters_on_depth_jitter_mm", "target_bone_cv"):
+        assert key in report["checks"]
+    html = (workdir / "results/eval/heldout.html").read_text()
+    assert "<table id=\"metrics\">" in html and html.count("data:image/png;base64,") == 2
+    refined = sorted((workdir / "results/eval/heldout").rglob("*.parquet"))
+    assert len(refined) == len(test_trials)
+    table = pq.read_table(refined[0])
+    assert table.column_names[-1] == "refined_xyz" and "true_xyz" in table.column_names
+    ckpt_meta = json.loads((workdir / "results/model/metrics.json").read_text())
+    assert ckpt_meta["epochs"] == 2 and ckpt_meta["config"]["markers"] == manifest["markers"]
+    assert planned_jobs(snakemake(workdir, "-n", "train")) == {}
+    weights = workdir / "weights.yaml"
+    weights.write_text("loss_weights:\n  smooth: 3.0\n")
+    assert planned_jobs(snakemake(workdir, "-n", "train", extra_config=weights)) == {
+        "train_model": 1, "heldout_report": 1, "train": 1
+    }

@@ -36,7 +36,7 @@ def from_camera(xyz: np.ndarray, order: np.ndarray, signs: np.ndarray) -> np.nda
     return out
 
 
-def refine_trc(src: Path, dst: Path, loaded, axes: str) -> None:
+def refine_trc(src: Path, dst: Path, loaded, axes: str, stride: int | None = None) -> None:
     from .refine import refine_sequence
     from .trc import read_trc, write_trc
 
@@ -47,7 +47,7 @@ def refine_trc(src: Path, dst: Path, loaded, axes: str) -> None:
     cols = [trc.markers.index(m) for m in loaded.markers]
     order, signs = parse_axes(axes)
     observed = to_camera(trc.xyz_m[:, cols], order, signs)
-    refined = refine_sequence(loaded, observed, source=str(src))
+    refined = refine_sequence(loaded, observed, source=str(src), stride=stride)
     out = trc.xyz.copy()
     from .trc import UNIT_TO_M
 
@@ -56,7 +56,7 @@ def refine_trc(src: Path, dst: Path, loaded, axes: str) -> None:
     write_trc(trc, dst)
 
 
-def refine_parquet(src: Path, dst: Path, loaded) -> None:
+def refine_parquet(src: Path, dst: Path, loaded, stride: int | None = None) -> None:
     import json
 
     import pyarrow.parquet as pq
@@ -73,7 +73,7 @@ def refine_parquet(src: Path, dst: Path, loaded) -> None:
     refined = observed.copy()
     for clip in dict.fromkeys(clip_ids):
         rows = np.flatnonzero(clip_ids == clip)
-        refined[rows] = refine_sequence(loaded, observed[rows], source=f"{src} clip {clip}")
+        refined[rows] = refine_sequence(loaded, observed[rows], source=f"{src} clip {clip}", stride=stride)
     if "refined_xyz" in table.column_names:
         table = table.drop_columns(["refined_xyz"])
     write_parquet(table.append_column("refined_xyz", fixed_list(refined)), dst)
@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("output", type=Path)
     parser.add_argument("--model", required=True, type=Path, help="checkpoint, e.g. results/model/best.pt")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--stride", type=int, default=None,
+                        help="frames between windows; 1 = centre frame of every window (slowest); default (window+1)//2")
     parser.add_argument("--axes", default="x,y,z", help="TRC only: file axes giving camera x (right), y (down), z (depth)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -94,9 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         loaded = load_model(args.model, args.device)
         suffix = args.input.suffix.lower()
         if suffix == ".trc":
-            refine_trc(args.input, args.output, loaded, args.axes)
+            refine_trc(args.input, args.output, loaded, args.axes, args.stride)
         elif suffix == ".parquet":
-            refine_parquet(args.input, args.output, loaded)
+            refine_parquet(args.input, args.output, loaded, args.stride)
         else:
             raise ValueError(f"{args.input}: expected a .trc or .parquet file")
     except (ValueError, FileNotFoundError, RuntimeError) as exc:

@@ -146,7 +146,7 @@ def render_html(result: dict, example: dict | None, loaded: LoadedModel) -> str:
         fig, axes = plt.subplots(len(picks), 1, figsize=(11, 3 * len(picks)), sharex=True)
         for ax, name in zip(np.atleast_1d(axes), picks):
             k = names.index(name)
-            for method, color in (("corrupted", "0.65"), ("true", "k"), ("butterworth_6hz", "#4c72b0"), ("learned", "#c44e52")):
+            for method, color in (("corrupted", "0.65"), ("butterworth_6hz", "#4c72b0"), ("learned", "#c44e52"), ("true", "k")):
                 ax.plot(t, example[method][:, k, 2], color=color, lw=1, label=method)
             ax.set_ylabel(f"{name} depth z (m)")
             ax.legend(fontsize=8, ncol=4)
