@@ -15,21 +15,10 @@ TRIALS = {
 
 
 def build_shards(root: Path, data: Path = DATA) -> Path:
-    from depthrefine.stages import corruption_stage, kinematics_stage, markers_stage, shard_manifest
+    from depthrefine.stages import build_shard_set
 
-    paths = []
-    for trial, split in TRIALS.items():
-        kinematics_stage(str(data / f"{trial}.bvh"), str(root / "j" / f"{trial}.parquet"), source=trial, fps=60,
-                         unit_m=0.056444, drop_first="auto", min_frames=30)
-        markers_stage(str(root / "j" / f"{trial}.parquet"), str(root / "m" / f"{trial}.parquet"),
-                      markerset_path=str(REPO / "config/markersets/opencap.yaml"))
-        out = root / "shards" / split / f"{trial}.parquet"
-        corruption_stage(str(root / "m" / f"{trial}.parquet"), str(out), trial=trial, split=split, seed=1,
-                         corruption={"variants": 4, "flip_limbs": ["LeftLeg", "RightLeg"]})
-        paths.append(str(out))
-    manifest = root / "shards" / "manifest.json"
-    shard_manifest(paths, str(manifest), shards_root=str(root / "shards"), splits=TRIALS, config={})
-    return manifest
+    return build_shard_set(data, TRIALS, root, seed=1, markerset_path=str(REPO / "config/markersets/opencap.yaml"),
+                           corruption={"variants": 4, "flip_limbs": ["LeftLeg", "RightLeg"]})
 
 
 def default_model_config() -> dict:

@@ -47,21 +47,11 @@ TINY_TRAIN = {"epochs": 1, "batch_size": 64, "num_workers": 0, "max_windows_per_
 @pytest.fixture(scope="session")
 def small_shards(tmp_path_factory, data_dir):
     """Real shards (opencap markers, 2 variants) of five CMU files, with a manifest."""
-    from depthrefine.stages import corruption_stage, kinematics_stage, markers_stage, shard_manifest
+    from depthrefine.stages import build_shard_set
 
-    root = tmp_path_factory.mktemp("small")
-    shards = []
-    for trial, split in SMALL_SPLIT.items():
-        kinematics_stage(str(data_dir / f"{trial}.bvh"), str(root / "j" / f"{trial}.parquet"), source=f"{trial}.bvh",
-                         fps=60, unit_m=0.056444, drop_first="auto", min_frames=30)
-        markers_stage(str(root / "j" / f"{trial}.parquet"), str(root / "m" / f"{trial}.parquet"),
-                      markerset_path=str(REPO / "config/markersets/opencap.yaml"))
-        out = root / "shards" / split / f"{trial}.parquet"
-        corruption_stage(str(root / "m" / f"{trial}.parquet"), str(out), trial=trial, split=split, seed=5,
-                         corruption={"variants": 2, "flip_limbs": ["LeftLeg", "RightLeg"]})
-        shards.append(str(out))
-    shard_manifest(shards, str(root / "shards" / "manifest.json"), shards_root=str(root / "shards"), splits=SMALL_SPLIT, config={})
-    return root / "shards" / "manifest.json"
+    return build_shard_set(data_dir, SMALL_SPLIT, tmp_path_factory.mktemp("small"), seed=5,
+                           markerset_path=str(REPO / "config/markersets/opencap.yaml"),
+                           corruption={"variants": 2, "flip_limbs": ["LeftLeg", "RightLeg"]})
 
 
 @pytest.fixture(scope="session")

@@ -162,3 +162,25 @@ def shard_manifest(shard_paths: list[str], out_path: str, *, shards_root: str, s
     }
     atomic_write_text(out_path, json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+def build_shard_set(
+    bvh_root: str | Path, splits: dict[str, str], out_root: str | Path, *, markerset_path: str,
+    fps: float = 60.0, corruption: dict | None = None, seed: int = 0, unit_m: float = 0.056444,
+) -> Path:
+    """Every stage without Snakemake, for a few trials (tests, benchmarks, notebooks):
+    ``splits`` maps trial ids (paths under ``bvh_root`` without .bvh) to a split. Returns the
+    shard manifest's path under ``out_root``/shards."""
+    root = Path(out_root)
+    shards = []
+    for trial, split in splits.items():
+        joints, markers = root / "joints" / f"{trial}.parquet", root / "markers" / f"{trial}.parquet"
+        kinematics_stage(str(Path(bvh_root) / f"{trial}.bvh"), str(joints), source=f"{trial}.bvh", fps=fps,
+                         unit_m=unit_m, drop_first="auto", min_frames=30)
+        markers_stage(str(joints), str(markers), markerset_path=markerset_path)
+        out = root / "shards" / split / f"{trial}.parquet"
+        corruption_stage(str(markers), str(out), trial=trial, split=split, seed=seed, corruption=corruption or {})
+        shards.append(str(out))
+    manifest = root / "shards" / "manifest.json"
+    shard_manifest(shards, str(manifest), shards_root=str(root / "shards"), splits=splits, config={})
+    return manifest
