@@ -47,7 +47,7 @@ def refine_trc(src: Path, dst: Path, loaded, axes: str, stride: int | None = Non
     cols = [trc.markers.index(m) for m in loaded.markers]
     order, signs = parse_axes(axes)
     observed = to_camera(trc.xyz_m[:, cols], order, signs)
-    refined = refine_sequence(loaded, observed, source=str(src), stride=stride)
+    refined = refine_sequence(loaded, observed, fps=trc.data_rate, source=str(src), stride=stride)
     out = trc.xyz.copy()
     from .trc import UNIT_TO_M
 
@@ -70,10 +70,12 @@ def refine_parquet(src: Path, dst: Path, loaded, stride: int | None = None) -> N
         raise ValueError(f"{src}: its markers differ from the model's marker set ({len(markers)} vs {len(loaded.markers)})")
     observed = column_xyz(table, "observed_xyz")
     clip_ids = table.column("clip_id").to_numpy(zero_copy_only=False)
+    fps = table.column("fps").to_numpy()
     refined = observed.copy()
     for clip in dict.fromkeys(clip_ids):
         rows = np.flatnonzero(clip_ids == clip)
-        refined[rows] = refine_sequence(loaded, observed[rows], source=f"{src} clip {clip}", stride=stride)
+        refined[rows] = refine_sequence(loaded, observed[rows], fps=float(fps[rows[0]]), source=f"{src} clip {clip}",
+                                        stride=stride)
     if "refined_xyz" in table.column_names:
         table = table.drop_columns(["refined_xyz"])
     write_parquet(table.append_column("refined_xyz", fixed_list(refined)), dst)

@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from .tables import column_xyz
-from .windows import MarkerIndex, clip_supervision, normalise, windows_of
+from .windows import MarkerIndex, clip_supervision, model_input, normalise, windows_of
 
 
 @dataclass
@@ -56,11 +56,13 @@ def read_shard_clips(path: str) -> tuple[list[Clip], list[str]]:
     return clips, markers
 
 
-def clip_training_windows(clip: Clip, index: MarkerIndex, window: int, stride: int = 1) -> dict[str, np.ndarray]:
+def clip_training_windows(clip: Clip, index: MarkerIndex, window: int, stride: int = 1,
+                          lowpass_hz: float | None = None) -> dict[str, np.ndarray]:
     """Every ``stride``-th centred window of a clip, normalised, with what the losses need."""
-    sup = clip_supervision(clip.true, clip.observed, index, clip.elevation_deg, clip.fps)
+    observed = model_input(clip.observed, clip.fps, lowpass_hz)
+    sup = clip_supervision(clip.true, observed, index, clip.elevation_deg, clip.fps)
     centres = slice(None, None, stride)
-    obs_w = windows_of(clip.observed, window)[centres]
+    obs_w = windows_of(observed, window)[centres]
     true_w = windows_of(clip.true, window)[centres]
     x, root = normalise(obs_w, index, sup["scale"])
     true = (true_w - root[:, None, None, :]) / sup["scale"]
@@ -82,9 +84,11 @@ class WindowStream(IterableDataset):
     """Batches of windows from shard files; each DataLoader worker streams its own shards."""
 
     def __init__(self, paths: list[str], index: MarkerIndex, window: int, batch_size: int, *, shuffle: bool,
-                 seed: int = 0, stride: int = 1, buffer_windows: int = 16384, max_windows: int | None = None):
+                 seed: int = 0, stride: int = 1, buffer_windows: int = 16384, max_windows: int | None = None,
+                 lowpass_hz: float | None = None):
         self.paths, self.index, self.window, self.batch_size = list(paths), index, window, batch_size
         self.shuffle, self.seed, self.stride, self.buffer_windows, self.max_windows = shuffle, seed, stride, buffer_windows, max_windows
+        self.lowpass_hz = lowpass_hz
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -105,7 +109,7 @@ class WindowStream(IterableDataset):
             for clip in clips:
                 if clip.observed.shape[0] < self.window:
                     continue
-                part = clip_training_windows(clip, self.index, self.window, self.stride)
+                part = clip_training_windows(clip, self.index, self.window, self.stride, self.lowpass_hz)
                 buffer.append(part)
                 buffered += len(part["x"])
             if buffered >= self.buffer_windows:

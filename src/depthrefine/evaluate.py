@@ -41,7 +41,7 @@ def method_outputs(loaded: LoadedModel, observed: np.ndarray, fps: float, savgol
         "corrupted": observed,
         "butterworth_6hz": butterworth_depth(observed, fps),
         "savitzky_golay": savgol_depth(observed, fps, savgol_window_s),
-        "learned": refine_sequence(loaded, observed),
+        "learned": refine_sequence(loaded, observed, fps=fps),
     }
 
 

@@ -2,8 +2,10 @@
 
 Input: the corrupted markers of a window in camera coordinates, normalised (root-relative to
 the centre frame's pelvis, divided by a body-size measure so any height works).
-Output: a depth correction Δz for every marker of every frame of the window, in the same
-normalised units (multiply by the scale for metres). Inference keeps the centre frame's
+Before windowing, the observed depth passes a fixed zero-lag low-pass front end
+(``input_lowpass_hz``, default 6 Hz, stored with the model). Output: a depth correction Δz
+for every marker of every frame of the window, relative to that front end's depth, in the
+same normalised units (multiply by the scale for metres). Inference keeps the centre frame's
 prediction of each window, sliding over the sequence (``refine.py``).
 
 Each frame is one token: its M×3 coordinates → linear embedding, plus a learned temporal
@@ -28,6 +30,9 @@ class ModelConfig:
     layers: int = 6
     dim: int = 512
     dropout: float = 0.1
+    # Fixed front end: zero-lag Butterworth low-pass of the input depth (Hz; None = off). The
+    # network then corrects what a filter cannot (drift, flips, bone geometry) on top of it.
+    input_lowpass_hz: float | None = 6.0
 
     def __post_init__(self):
         if self.window < 1 or self.window % 2 == 0:

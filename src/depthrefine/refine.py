@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .windows import MarkerIndex, body_scale, normalise, windows_of
+from .windows import MarkerIndex, body_scale, model_input, normalise, windows_of
 
 
 @dataclass
@@ -20,6 +20,7 @@ class LoadedModel:
     window: int
     device: object
     path: str
+    lowpass_hz: float | None = None  # the model's fixed input front end
 
     @property
     def markers(self) -> list[str]:
@@ -41,13 +42,14 @@ def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
     model = DepthRefiner(cfg)
     model.load_state_dict(ckpt["model"])
     model.to(device).eval()
-    return LoadedModel(model, MarkerIndex.from_dict(ckpt["config"]["index"]), cfg.window, torch.device(device), str(path))
+    return LoadedModel(model, MarkerIndex.from_dict(ckpt["config"]["index"]), cfg.window, torch.device(device), str(path),
+                       cfg.input_lowpass_hz)
 
 
-def refine_sequence(loaded: LoadedModel, observed: np.ndarray, batch_size: int = 2048, source: str = "",
-                    stride: int | None = None) -> np.ndarray:
+def refine_sequence(loaded: LoadedModel, observed: np.ndarray, fps: float = 60.0, batch_size: int = 2048,
+                    source: str = "", stride: int | None = None) -> np.ndarray:
     """Depth-refined copy of ``observed`` (F, M, 3), camera frame, metres, markers in the model's
-    order. ``stride`` 1: each frame takes the centre-frame prediction of the window centred on
+    order, at ``fps`` (the rate the model was trained at; 60 by default). ``stride`` 1: each frame takes the centre-frame prediction of the window centred on
     it. ``stride`` k > 1: windows every k frames; every frame averages the predictions of the
     windows covering it, weighted towards each window's centre (k times less compute). The
     default, (window + 1) // 2, covers every frame by two windows and refines a minute of
@@ -65,7 +67,7 @@ def refine_sequence(loaded: LoadedModel, observed: np.ndarray, batch_size: int =
     stride = (loaded.window + 1) // 2 if stride is None else stride
     if not 1 <= stride <= loaded.window:
         raise ValueError(f"stride must be between 1 and the window ({loaded.window}), got {stride}")
-    observed = observed.astype(np.float32)
+    observed = model_input(observed.astype(np.float32), fps, loaded.lowpass_hz)
     scale = body_scale(observed, loaded.index.segments)
     n, half = observed.shape[0], loaded.window // 2
     all_windows = windows_of(observed, loaded.window)  # a view over the reflected clip

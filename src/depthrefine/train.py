@@ -28,7 +28,7 @@ from .windows import MarkerIndex
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WEIGHTS = {"depth": 1.0, "mpjpe": 0.5, "bone": 0.5, "rom": 0.1, "ground": 1.0, "symmetry": 0.1, "smooth": 2.0}
+DEFAULT_WEIGHTS = {"depth": 1.0, "mpjpe": 0.5, "bone": 0.5, "rom": 0.1, "ground": 1.0, "symmetry": 0.1, "smooth": 20.0}
 
 
 @dataclass
@@ -212,9 +212,10 @@ def train(
     if state["step"] == 0:
         writer.add_text("config", "```\n" + json.dumps(config, indent=2, default=str) + "\n```")
     workers = max(0, min(tcfg.num_workers, len(paths["train"])))
-    val_stream = WindowStream(paths["val"], index, mcfg.window, tcfg.batch_size, shuffle=False, stride=tcfg.val_stride)
+    val_stream = WindowStream(paths["val"], index, mcfg.window, tcfg.batch_size, shuffle=False, stride=tcfg.val_stride,
+                              lowpass_hz=mcfg.input_lowpass_hz)
     train_stream = WindowStream(paths["train"], index, mcfg.window, tcfg.batch_size, shuffle=True, seed=tcfg.seed,
-                                stride=tcfg.stride, max_windows=tcfg.max_windows_per_epoch)
+                                stride=tcfg.stride, max_windows=tcfg.max_windows_per_epoch, lowpass_hz=mcfg.input_lowpass_hz)
     revision = git_revision(Path(repo)) if repo else "unknown"
     model.train()
     stop_at = state["epoch"] + stop_after_epochs if stop_after_epochs else tcfg.epochs

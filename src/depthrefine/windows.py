@@ -78,6 +78,15 @@ class MarkerIndex:
         )
 
 
+def model_input(observed: np.ndarray, fps: float, lowpass_hz: float | None) -> np.ndarray:
+    """The observed markers as the network sees them: depth through the fixed low-pass front end."""
+    if not lowpass_hz:
+        return observed
+    from .filters import butterworth_depth
+
+    return butterworth_depth(observed, fps, lowpass_hz).astype(observed.dtype)
+
+
 def camera_up(elevation_deg: float) -> np.ndarray:
     """World up in camera coordinates for a level (roll-free) camera pitched down by the
     elevation: x right, y down, z forward → (0, −cos e, −sin e)."""
