@@ -104,3 +104,25 @@ def test_axes_mapping():
     assert order.tolist() == [0, 2, 1] and signs.tolist() == [1, -1, 1]
     with pytest.raises(ValueError):
         parse_axes("x,x,y")
+
+
+def test_an_untrained_model_returns_the_front_end_output(test_clip):
+    """The zero-initialised head predicts Δz = 0, so the refined depth is the fixed 6 Hz
+    front end's; with the front end off, the input comes back unchanged."""
+    import torch
+
+    from depthrefine.filters import butterworth_depth
+    from depthrefine.markersets import load_markerset
+    from depthrefine.model import DepthRefiner, ModelConfig
+    from depthrefine.refine import LoadedModel
+    from depthrefine.windows import MarkerIndex
+    from conftest import REPO
+
+    clip, markers, _ = test_clip
+    index = MarkerIndex.from_markerset(load_markerset(REPO / "config/markersets/opencap.yaml"), markers)
+    for hz in (6.0, None):
+        cfg = ModelConfig(num_markers=len(markers), window=11, heads=2, layers=1, dim=16, input_lowpass_hz=hz)
+        loaded = LoadedModel(DepthRefiner(cfg).eval(), index, 11, torch.device("cpu"), "untrained", hz)
+        out = refine_sequence(loaded, clip.observed, fps=60.0)
+        expected = butterworth_depth(clip.observed, 60.0, 6.0) if hz else clip.observed
+        assert np.allclose(out, expected, atol=1e-5)
