@@ -15,6 +15,7 @@ include: "workflow/rules/markers.smk"
 include: "workflow/rules/corruption.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/evaluation.smk"
+include: "workflow/rules/recordings.smk"
 
 
 rule all:

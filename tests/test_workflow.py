@@ -25,7 +25,7 @@ def run(tmp_path_factory, data_dir):
 
 @pytest.fixture(scope="module")
 def manifest(run):
-    manifest = json.loads((run[0] / "results" / "shards" / "manifest.json").read_text())
+    manifest = json.loads((run[0] / "results" / "shards" / "opencap" / "manifest.json").read_text())
     for e in manifest["shards"]:
         e["_abs"] = str(run[0] / e["path"])
     return manifest
@@ -39,7 +39,7 @@ def test_every_bvh_file_becomes_one_shard(run, manifest, data_dir):
     trials = all_bvh(data_dir)
     assert len(trials) == 1 + 96 + 6
     assert sorted(manifest["trial_splits"]) == trials
-    shard_trials = sorted(e["path"].split("/", 3)[3][:-8] for e in manifest["shards"])
+    shard_trials = sorted(e["path"].split("/", 4)[4][:-8] for e in manifest["shards"])
     assert shard_trials == trials
     for e in manifest["shards"]:
         assert (run[0] / e["path"]).is_file() and e["clips"] == 2
@@ -58,7 +58,7 @@ def test_shard_contents_match_the_trial(run, manifest):
     workdir = run[0]
     entry = next(e for e in manifest["shards"] if e["path"].endswith("test_walking_1.parquet"))
     table = pq.read_table(entry["_abs"])
-    world = pq.read_table(workdir / "results/mocap/markers/cmu-bvh/actions/test_walking_1.parquet")
+    world = pq.read_table(workdir / "results/mocap/markers/opencap/cmu-bvh/actions/test_walking_1.parquet")
     n = world.num_rows
     assert table.num_rows == 2 * n == entry["rows"]
     assert table.column("clip_id").unique().to_pylist() == ["cmu-bvh/actions/test_walking_1#v0", "cmu-bvh/actions/test_walking_1#v1"]
@@ -81,7 +81,7 @@ def test_shards_are_deterministic(run, manifest, tmp_path):
     cfg = manifest["config"]
     again = tmp_path / "again.parquet"
     corruption_stage(
-        str(workdir / "results/mocap/markers/cmu-bvh/actions/train_running_1.parquet"), str(again),
+        str(workdir / "results/mocap/markers/opencap/cmu-bvh/actions/train_running_1.parquet"), str(again),
         trial="cmu-bvh/actions/train_running_1", split=entry["split"], seed=cfg["seed"], corruption=cfg["corruption"],
         row_group_frames=4096,
     )
@@ -95,18 +95,19 @@ def test_rerun_plans(run):
 
     noise = workdir / "noise.yaml"
     noise.write_text("corruption:\n  noise_mm: [40, 90]\n")
-    assert planned_jobs(snakemake(workdir, "-n", "shards", extra_config=noise)) == {"corrupt": n, "shards": 1}
+    assert planned_jobs(snakemake(workdir, "-n", "shards", extra_config=noise)) == {"corrupt": n, "shard_set": 1, "shards": 1}
 
     markerset = workdir / "markers.yaml"
     markerset.write_text("markerset: config/markersets/video_keypoints.yaml\n")
     assert planned_jobs(snakemake(workdir, "-n", "shards", extra_config=markerset)) == {
-        "world_markers": n, "corrupt": n, "shards": 1
+        "world_markers": n, "corrupt": n, "shard_set": 1, "shards": 1
     }
+    assert (workdir / "results/shards/opencap/manifest.json").is_file()  # each marker set keeps its own shards
 
     fps = workdir / "fps.yaml"
     fps.write_text("fps: 30\n")
     assert planned_jobs(snakemake(workdir, "-n", "shards", extra_config=fps)) == {
-        "joints": n, "world_markers": n, "corrupt": n, "shards": 1
+        "joints": n, "world_markers": n, "corrupt": n, "shard_set": 1, "shards": 1
     }
 
 
@@ -181,7 +182,7 @@ def test_train_runs_the_whole_chain_to_the_heldout_report(run, manifest):
     assert len(refined) == len(test_trials)
     table = pq.read_table(refined[0])
     assert table.column_names[-1] == "refined_xyz" and "true_xyz" in table.column_names
-    ckpt_meta = json.loads((workdir / "results/model/metrics.json").read_text())
+    ckpt_meta = json.loads((workdir / "results/model/opencap/metrics.json").read_text())
     assert ckpt_meta["epochs"] == 2 and ckpt_meta["config"]["markers"] == manifest["markers"]
     assert planned_jobs(snakemake(workdir, "-n", "train")) == {}
     weights = workdir / "weights.yaml"

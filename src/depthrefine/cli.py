@@ -1,7 +1,7 @@
 """``depthrefine-refine``: refine the depth of a marker file (TRC or shard-schema Parquet).
 
-    depthrefine-refine walk.trc walk_refined.trc --model results/model/best.pt
-    depthrefine-refine clip.parquet clip_refined.parquet --model results/model/best.pt --device cuda
+    depthrefine-refine walk.trc walk_refined.trc --model results/model/opencap/best.pt
+    depthrefine-refine clip.parquet clip_refined.parquet --model results/model/opencap/best.pt --device cuda
 """
 
 from __future__ import annotations
@@ -13,27 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .capture import from_camera, parse_axes, to_camera
+
 log = logging.getLogger("depthrefine.refine")
-
-
-def parse_axes(text: str) -> tuple[np.ndarray, np.ndarray]:
-    """"x,y,z" / "x,-y,-z" …: which file axis (and sign) is camera x (right), y (down), z (depth)."""
-    parts = [p.strip().lower() for p in text.split(",")]
-    if len(parts) != 3 or sorted(p.lstrip("-") for p in parts) != ["x", "y", "z"]:
-        raise ValueError(f"--axes {text!r}: give three signed axes, e.g. 'x,y,z' or 'x,-y,-z'")
-    order = np.array(["xyz".index(p.lstrip("-")) for p in parts])
-    signs = np.array([-1.0 if p.startswith("-") else 1.0 for p in parts])
-    return order, signs
-
-
-def to_camera(xyz: np.ndarray, order: np.ndarray, signs: np.ndarray) -> np.ndarray:
-    return xyz[..., order] * signs
-
-
-def from_camera(xyz: np.ndarray, order: np.ndarray, signs: np.ndarray) -> np.ndarray:
-    out = np.empty_like(xyz)
-    out[..., order] = xyz * signs
-    return out
 
 
 def refine_trc(src: Path, dst: Path, loaded, axes: str, stride: int | None = None) -> None:
@@ -85,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="depthrefine-refine", description=__doc__.splitlines()[0])
     parser.add_argument("input", type=Path, help=".trc or .parquet (shard schema)")
     parser.add_argument("output", type=Path)
-    parser.add_argument("--model", required=True, type=Path, help="checkpoint, e.g. results/model/best.pt")
+    parser.add_argument("--model", required=True, type=Path, help="checkpoint, e.g. results/model/opencap/best.pt")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--stride", type=int, default=None,
                         help="frames between windows; 1 = centre frame of every window (slowest); default (window+1)//2")

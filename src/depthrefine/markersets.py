@@ -33,6 +33,10 @@ class MarkerSet:
     # ((a, b, c), (min_deg, max_deg)): flexion at b = 180° − angle(a−b, c−b); 0 = straight
     joint_limits: tuple[tuple[tuple[str, str, str], tuple[float, float]], ...] = ()
     bones: tuple[tuple[str, str], ...] = ()  # long bones for the bone-length CV metric
+    # marker → landmark indices of a video pose model (averaged), when every marker has them
+    landmarks: dict[str, tuple[int, ...]] | None = None
+    landmark_model: str | None = None
+    aliases: dict[str, str] | None = None  # other names a marker file may use → marker name
 
     @property
     def names(self) -> list[str]:
@@ -64,8 +68,10 @@ def _read_raw(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     if "include" in raw:
         base = _read_raw(path.parent / raw["include"], seen + (path,))
         merged = dict(base)
+        merged.pop("landmarks", None)  # a video mapping covers its own set's markers only
         merged.update({k: v for k, v in raw.items() if k not in ("markers", "segments", "symmetric_segments", "joint_limits", "bones")})
         merged["markers"] = {**base["markers"], **raw["markers"]}
+        merged["aliases"] = {**(base.get("aliases") or {}), **(raw.get("aliases") or {})}
         merged["segments"] = list(base.get("segments", [])) + list(raw.get("segments", []))
         for key in ("symmetric_segments", "joint_limits", "bones"):
             merged[key] = list(base.get(key, [])) + list(raw.get(key, []))
@@ -120,9 +126,36 @@ def load_markerset(path: str | Path) -> MarkerSet:
         if len(triplet) != 3 or not set(triplet) <= names or len(rng) != 2 or rng[0] > rng[1]:
             raise ValueError(f"{path}: joint limit {item} needs markers: [a, b, c] of the set and flexion_deg: [min, max]")
         limits.append((triplet, rng))
+    landmarks, landmark_model = _landmarks(raw.get("landmarks"), [m.name for m in markers], path)
+    aliases = {}
+    for name, others in (raw.get("aliases") or {}).items():
+        if name not in names or not isinstance(others, list):
+            raise ValueError(f"{path}: aliases must map a marker of the set to a list of other names, got {name!r}")
+        for other in others:
+            if aliases.setdefault(str(other), name) != name or other in names:
+                raise ValueError(f"{path}: alias {other!r} is ambiguous")
     return MarkerSet(
-        str(raw.get("name", path.stem)), str(path), tuple(markers), segments, symmetric, foot, pelvis, tuple(limits), bones
+        str(raw.get("name", path.stem)), str(path), tuple(markers), segments, symmetric, foot, pelvis, tuple(limits), bones,
+        landmarks, landmark_model, aliases,
     )
+
+
+def _landmarks(spec, names: list[str], path: Path) -> tuple[dict | None, str | None]:
+    if spec is None:
+        return None, None
+    if not isinstance(spec, dict) or not isinstance(spec.get("markers"), dict) or not spec.get("model"):
+        raise ValueError(f"{path}: 'landmarks' needs 'model' and a 'markers' mapping of marker → landmark indices")
+    mapping = spec["markers"]
+    missing, unknown = [n for n in names if n not in mapping], [n for n in mapping if n not in names]
+    if missing or unknown:
+        raise ValueError(f"{path}: 'landmarks' must map exactly the set's markers (missing {missing}, unknown {unknown})")
+    out = {}
+    for name in names:
+        idx = mapping[name]
+        if not isinstance(idx, list) or not idx or not all(isinstance(i, int) and 0 <= i for i in idx):
+            raise ValueError(f"{path}: landmarks of {name!r} must be a list of landmark indices")
+        out[name] = tuple(idx)
+    return out, str(spec["model"])
 
 
 def joints_to_markers(traj: JointTrajectories, markerset: MarkerSet, source: str = "") -> np.ndarray:

@@ -86,3 +86,28 @@ def all_metrics(pred: np.ndarray, true: np.ndarray, index: MarkerIndex, up: np.n
         "ground_violation_pct": ground_violation_pct(pred, index.feet, up, floor),
         "depth_jitter_mm": depth_jitter_mm(pred),
     }
+
+
+def segment_lengths_m(xyz: np.ndarray, pairs: np.ndarray, names: list[str]) -> dict[str, float]:
+    """Mean length (metres) of each marker pair over the sequence, keyed "A–B"."""
+    lengths = np.linalg.norm(xyz[:, pairs[:, 0]] - xyz[:, pairs[:, 1]], axis=-1).mean(axis=0)
+    return {f"{names[a]}–{names[b]}": float(v) for (a, b), v in zip(pairs, lengths)}
+
+
+def observed_metrics(xyz: np.ndarray, index: MarkerIndex) -> dict:
+    """Metrics without ground truth (per-video reports): bone-length CV, pelvis range of motion
+    per axis, ground violations against the sequence's own fitted floor plane, depth jitter."""
+    from .floor import fit_floor
+
+    floor = fit_floor(xyz, index.feet, index.pelvis)
+    height = floor.height(xyz[:, index.feet])
+    return {
+        "bone_cv": bone_length_cv(xyz, index.bones),
+        "pelvis_rom_deg": pelvis_rom_deg(xyz, index, floor.normal),
+        "ground_violation_pct": float((height < -GROUND_TOLERANCE_M).mean() * 100),
+        "depth_jitter_mm": depth_jitter_mm(xyz),
+        "floor": {"normal": [round(float(v), 5) for v in floor.normal], "offset_m": floor.offset,
+                  "stance_points": floor.points, "rms_mm": floor.rms_mm},
+        "hip_width_m": float(np.linalg.norm(xyz[:, index.pelvis[0]] - xyz[:, index.pelvis[1]], axis=-1).mean()),
+        "bone_lengths_m": segment_lengths_m(xyz, index.bones, index.names),
+    }

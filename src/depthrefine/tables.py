@@ -128,3 +128,39 @@ def read_world_markers(path: str | Path) -> tuple[np.ndarray, dict]:
     table = pq.read_table(path)
     meta = table_metadata(table.schema)
     return column_xyz(table, "xyz_m").astype(np.float64), meta
+
+
+# ---- observations: markers of one real recording (video or marker file), camera frame ----
+# The shard schema's per-frame columns without true_xyz (there is no ground truth): camera
+# angles and noise are null; `filled` flags frames with interpolated markers.
+def write_observations(path: str | Path, observed: np.ndarray, *, clip_id: str, source: str, fps: float,
+                       markers: list[str], segments, markerset_name: str, filled: np.ndarray,
+                       refined: np.ndarray | None = None, extra: dict | None = None) -> None:
+    n = observed.shape[0]
+    null = pa.nulls(n, pa.float32())
+    columns = {
+        "clip_id": pa.array([clip_id] * n, pa.string()),
+        "source": pa.array([source] * n, pa.string()),
+        "frame": pa.array(np.arange(n, dtype=np.int32)),
+        "fps": pa.array(np.full(n, fps, dtype=np.float32)),
+        "camera_azimuth_deg": null,
+        "camera_elevation_deg": null,
+        "noise_mm": null,
+        "observed_xyz": fixed_list(observed),
+    }
+    if refined is not None:
+        columns["refined_xyz"] = fixed_list(refined)
+    columns["filled"] = pa.array(np.asarray(filled, dtype=bool))
+    meta = {"markers": json.dumps(list(markers)), "segments": json.dumps([list(s) for s in segments]),
+            "markerset": markerset_name, "fps": repr(float(fps)), "source": source,
+            "axes": "camera: x right, y down, z forward (depth), metres"}
+    meta.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in (extra or {}).items()})
+    write_parquet(pa.table(columns).replace_schema_metadata(meta), path)
+
+
+def read_observations(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, pa.Table, dict]:
+    """(observed, refined or None, table, metadata) of an observations / shard-schema file."""
+    table = pq.read_table(path)
+    meta = table_metadata(table.schema)
+    refined = column_xyz(table, "refined_xyz").astype(np.float64) if "refined_xyz" in table.column_names else None
+    return column_xyz(table, "observed_xyz").astype(np.float64), refined, table, meta

@@ -9,8 +9,15 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from depthrefine.acquire import local_path, read_manifest, select_files, source_kind
+from depthrefine.capture import MARKER_FILE_SUFFIXES
 from depthrefine.markersets import load_markerset
+from depthrefine.recordings import (
+    find_recordings,
+    marker_file_markerset,
+    pose_model_target,
+)
 from depthrefine.split import assign_splits
+from depthrefine.video import VIDEO_SUFFIXES
 import yaml
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -49,9 +56,27 @@ CMU_FILES = "resources/cmu/files"
 CMU_MANIFEST = "resources/cmu/manifest.tsv"
 
 
+def _markerset_registry():
+    """Marker-set name → file for every set the config names (training, video, marker files)."""
+    registry = {}
+    for key in ("markerset", "video_markerset", "trc_markerset"):
+        ms = load_markerset(config[key])
+        if registry.get(ms.name, config[key]) != config[key]:
+            raise ValueError(
+                f"config {key}: marker set name {ms.name!r} ({config[key]}) is already used by {registry[ms.name]}"
+            )
+        registry[ms.name] = config[key]
+    return registry
+
+
+MARKERSETS = _markerset_registry()
+TRAIN_MARKERSET = load_markerset(config["markerset"]).name
+
+
 wildcard_constraints:
     split="train|val|test",
     trial=r"[^#]+",
+    markerset="|".join(MARKERSETS),
 
 
 def cmu_source_files(wildcards):
@@ -95,9 +120,13 @@ def bvh_of_trial(wildcards):
     raise ValueError(f"trial {wildcards.trial!r} is not in {manifest}")
 
 
+def markerset_file(wildcards):
+    return MARKERSETS[wildcards.markerset]
+
+
 def markerset_files(wildcards):
     """The marker-set file and the files it includes: editing either re-runs the markers."""
-    path = Path(config["markerset"])
+    path = Path(MARKERSETS[wildcards.markerset])
     files = [str(path)]
     load_markerset(path)  # fail early, naming the file, if it is malformed
 
@@ -115,15 +144,72 @@ def corruption_input(wildcards):
         raise ValueError(
             f"trial {wildcards.trial!r} belongs to split {split!r}, not {wildcards.split!r}"
         )
-    return f"results/mocap/markers/{wildcards.trial}.parquet"
+    return f"results/mocap/markers/{wildcards.markerset}/{wildcards.trial}.parquet"
 
 
 def all_shards(wildcards):
     return [
-        f"results/shards/{split}/{trial}.parquet"
+        f"results/shards/{wildcards.markerset}/{split}/{trial}.parquet"
         for trial, split in sorted(trial_splits().items())
     ]
 
 
 def split_assignment(wildcards):
     return trial_splits()
+
+
+# ---- recordings (videos and marker files), workflow/rules/recordings.smk ----
+
+RESERVED_NAMES = ("heldout", "index")  # results/eval/ pages of their own
+
+
+wildcard_constraints:
+    video=r"(?!(?:heldout|index)$)[^/]+",
+
+
+def recordings():
+    return find_recordings(
+        config["videos_dir"],
+        config["markers_dir"],
+        VIDEO_SUFFIXES,
+        MARKER_FILE_SUFFIXES,
+        RESERVED_NAMES,
+    )
+
+
+def recording(wildcards):
+    found = recordings()
+    if wildcards.video not in found:
+        raise ValueError(
+            f"no recording named {wildcards.video!r}: put {wildcards.video}.mp4 (.mov, .avi) in "
+            f"{config['videos_dir']}/ or {wildcards.video}.trc (.parquet) in {config['markers_dir']}/"
+        )
+    return found[wildcards.video]
+
+
+def is_video(path):
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+def recording_markerset(wildcards):
+    """Name of the marker set the recording's markers come in (picks the model)."""
+    path = recording(wildcards)
+    if is_video(path):
+        return load_markerset(config["video_markerset"]).name
+    if path.lower().endswith(".parquet"):
+        return marker_file_markerset(path, MARKERSETS)
+    return load_markerset(config["trc_markerset"]).name
+
+
+POSE_MODEL = pose_model_target(config["pose_model"])
+
+
+def recording_inputs(wildcards):
+    path = recording(wildcards)
+    inputs = {
+        "recording": path,
+        "markerset": MARKERSETS[recording_markerset(wildcards)],
+    }
+    if is_video(path):
+        inputs["pose_model"] = POSE_MODEL
+    return inputs

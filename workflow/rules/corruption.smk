@@ -3,11 +3,11 @@ rule corrupt:
     input:
         corruption_input,
     output:
-        "results/shards/{split}/{trial}.parquet",
+        "results/shards/{markerset}/{split}/{trial}.parquet",
     log:
-        "logs/corrupt/{split}/{trial}.log",
+        "logs/corrupt/{markerset}/{split}/{trial}.log",
     benchmark:
-        "benchmarks/corrupt/{split}/{trial}.tsv"
+        "benchmarks/corrupt/{markerset}/{split}/{trial}.tsv"
     conda:
         "../../envs/data.yaml"
     threads: 1
@@ -22,14 +22,15 @@ rule corrupt:
         "../scripts/corrupt.py"
 
 
-rule shards:
-    """All shards of the current split assignment, with a manifest (rows, clips, sha256)."""
+rule shard_set:
+    """All shards of one marker set for the current split assignment, with a manifest (rows,
+    clips, sha256)."""
     input:
         all_shards,
     output:
-        manifest="results/shards/manifest.json",
+        manifest="results/shards/{markerset}/manifest.json",
     log:
-        "logs/shards.log",
+        "logs/shards/{markerset}.log",
     localrule: True
     conda:
         "../../envs/data.yaml"
@@ -39,17 +40,18 @@ rule shards:
         runtime=30,
     params:
         splits=split_assignment,
-        config={
+        config=lambda wildcards: {
             k: config[k]
-            for k in (
-                "cmu",
-                "fps",
-                "kinematics",
-                "markerset",
-                "corruption",
-                "split",
-                "seed",
-            )
-        },
+            for k in ("cmu", "fps", "kinematics", "corruption", "split", "seed")
+        }
+        | {"markerset": MARKERSETS[wildcards.markerset]},
+        shards_root=lambda wildcards: f"results/shards/{wildcards.markerset}",
     script:
         "../scripts/shard_manifest.py"
+
+
+rule shards:
+    """The shards of the training marker set (config `markerset`)."""
+    input:
+        f"results/shards/{TRAIN_MARKERSET}/manifest.json",
+    localrule: True

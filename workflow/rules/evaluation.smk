@@ -1,9 +1,10 @@
 rule heldout_report:
     """The held-out quality table: corrupted input, Butterworth 6 Hz, Savitzky–Golay and the
-    learned refiner on the test split; HTML, JSON and the refined test sequences."""
+    learned refiner on the test split of the training marker set (config `markerset`); HTML,
+    JSON and the refined test sequences."""
     input:
-        model="results/model/best.pt",
-        manifest="results/shards/manifest.json",
+        model=f"results/model/{TRAIN_MARKERSET}/best.pt",
+        manifest=f"results/shards/{TRAIN_MARKERSET}/manifest.json",
     output:
         html="results/eval/heldout.html",
         json="results/eval/heldout.json",

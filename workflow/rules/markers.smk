@@ -4,9 +4,9 @@ rule world_markers:
         joints="results/mocap/joints/{trial}.parquet",
         markerset=markerset_files,
     output:
-        "results/mocap/markers/{trial}.parquet",
+        "results/mocap/markers/{markerset}/{trial}.parquet",
     log:
-        "logs/markers/{trial}.log",
+        "logs/markers/{markerset}/{trial}.log",
     conda:
         "../../envs/data.yaml"
     threads: 1
@@ -14,6 +14,6 @@ rule world_markers:
         mem_mb=1000,
         runtime=5,
     params:
-        markerset=config["markerset"],
+        markerset=markerset_file,
     script:
         "../scripts/world_markers.py"

@@ -1,16 +1,17 @@
 rule train_model:
-    """Train the depth refiner on the train split, validating on val; resumes an interrupted
-    run from results/model/run/last.pt when its config matches."""
+    """Train the depth refiner for one marker set on the train split, validating on val;
+    resumes an interrupted run from results/model/{markerset}/run/last.pt when its config
+    matches. Per-video refinement asks for the model of its input's marker set."""
     input:
-        manifest="results/shards/manifest.json",
+        manifest="results/shards/{markerset}/manifest.json",
         markerset=markerset_files,
     output:
-        model="results/model/best.pt",
-        metrics="results/model/metrics.json",
+        model="results/model/{markerset}/best.pt",
+        metrics="results/model/{markerset}/metrics.json",
     log:
-        "logs/train_model.log",
+        "logs/train_model/{markerset}.log",
     benchmark:
-        "benchmarks/train_model.tsv"
+        "benchmarks/train_model/{markerset}.tsv"
     conda:
         "../../envs/train.yaml"
     threads: config["train"]["num_workers"] + 1
@@ -19,11 +20,11 @@ rule train_model:
         runtime=720,
         gpu=1,
     params:
-        markerset=config["markerset"],
+        markerset=markerset_file,
         model=config["model"],
         train=config["train"],
         loss_weights=config["loss_weights"],
         seed=config["seed"],
-        run_dir="results/model/run",
+        run_dir=lambda wildcards: f"results/model/{wildcards.markerset}/run",
     script:
         "../scripts/train_model.py"

@@ -10,7 +10,7 @@ setup_logging(snakemake.log[0])
 shard_manifest(
     list(snakemake.input),
     snakemake.output.manifest,
-    shards_root="results/shards",
+    shards_root=snakemake.params.shards_root,
     splits=snakemake.params.splits,
     config=snakemake.params.config,
 )

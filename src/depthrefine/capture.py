@@ -1,0 +1,190 @@
+"""Real recordings → raw markers → refined markers (the per-video workflow's stages).
+
+Inputs are a video (pose estimation, ``video.py``) or a marker file (TRC, or Parquet in the
+shard schema). Every output is camera frame (x right, y down, z depth), metres, at the
+model's frame rate; TRC outputs carry the same axes and units (docs/data.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError
+from .markersets import MarkerSet, load_markerset
+from .sequence import fill_gaps, resample, resample_mask
+from .tables import read_observations, write_observations
+from .trc import UNIT_TO_M, Trc, read_trc, write_trc
+
+log = logging.getLogger(__name__)
+
+# BlazePose's skeleton, for drawing the 2D landmarks on the report's video frame.
+POSE_EDGES = [(11, 12), (11, 13), (13, 15), (12, 14), (14, 16), (11, 23), (12, 24), (23, 24), (23, 25), (25, 27),
+              (27, 29), (29, 31), (27, 31), (24, 26), (26, 28), (28, 30), (30, 32), (28, 32), (0, 11), (0, 12)]
+MARKER_FILE_SUFFIXES = (".trc", ".parquet")
+
+
+def write_trc_camera(path: str | Path, xyz: np.ndarray, markers: list[str], fps: float) -> None:
+    n = xyz.shape[0]
+    header = {"DataRate": f"{fps:g}", "CameraRate": f"{fps:g}", "NumFrames": str(n), "NumMarkers": str(len(markers)),
+              "Units": "m", "OrigDataRate": f"{fps:g}", "OrigDataStartFrame": "1", "OrigNumFrames": str(n)}
+    write_trc(Trc(list(markers), np.arange(1, n + 1), np.arange(n) / fps, xyz, "m", fps, header), path)
+
+
+def _finish(xyz: np.ndarray, fps_in: float, ms: MarkerSet, source: str, *, fps: float, gap_fill_s: float,
+            out_parquet: str, out_trc: str, extra: dict) -> dict:
+    cleaned = fill_gaps(xyz, fps_in, gap_fill_s, ms.names, source)
+    out = resample(cleaned.xyz, fps_in, fps)
+    filled = resample_mask(cleaned.filled, fps_in, fps)
+    info = {"fps_in": fps_in, "frames_in": int(xyz.shape[0]), "trimmed_frames": cleaned.trimmed,
+            "filled_gaps": cleaned.gaps, "first_input_frame": cleaned.first_frame, **extra}
+    if cleaned.trimmed["start"] or cleaned.trimmed["end"]:
+        log.warning("%s: trimmed %d leading and %d trailing frames with missing markers", source,
+                    cleaned.trimmed["start"], cleaned.trimmed["end"])
+    if cleaned.gaps:
+        log.info("%s: filled %d gaps of ≤ %.2f s", source, len(cleaned.gaps), gap_fill_s)
+    write_observations(out_parquet, out, clip_id=Path(source).stem, source=source, fps=fps, markers=ms.names,
+                       segments=ms.segments, markerset_name=ms.name, filled=filled, extra={"capture": info})
+    write_trc_camera(out_trc, out, ms.names, fps)
+    log.info("%s: %d frames at %g fps → %d frames at %g fps (%s)", source, xyz.shape[0], fps_in, out.shape[0], fps, ms.name)
+    return info
+
+
+def markers_from_video(video: str, pose_model: str, markerset_path: str, out_parquet: str, out_trc: str, out_png: str, *,
+                       fps: float, gap_fill_s: float, max_people: int = 2) -> dict:
+    from .video import draw_landmarks, estimate_poses, landmarks_to_markers
+
+    ms = load_markerset(markerset_path)
+    if ms.landmarks is None:
+        raise ValueError(f"marker set {ms.name!r} ({ms.path}) has no 'landmarks' mapping, so a video cannot give it "
+                         "(config video_markerset; see config/markersets/blazepose.yaml)")
+    poses = estimate_poses(video, pose_model, max_people=max_people)
+    xyz = landmarks_to_markers(poses.world, ms.landmarks, ms.names)
+    seen = np.flatnonzero(np.isfinite(poses.image[:, 0, 0]))
+    extra = {"video": {"width": poses.width, "height": poses.height, "frames": int(len(poses.people)),
+                       "frames_with_person": int(len(seen)), "max_people": int(poses.people.max()),
+                       "preview_frame": int(seen[len(seen) // 2])}}
+    info = _finish(xyz, poses.fps, ms, video, fps=fps, gap_fill_s=gap_fill_s, out_parquet=out_parquet, out_trc=out_trc,
+                   extra=extra)
+    frame = extra["video"]["preview_frame"]
+    draw_landmarks(video, frame, poses.image[frame], out_png, POSE_EDGES)
+    return info
+
+
+def _marker_columns(names: list[str], ms: MarkerSet, source: str) -> list[int]:
+    """Column of each marker of the set in a file's marker list (names or aliases)."""
+    canonical = {n: n for n in ms.names} | (ms.aliases or {})
+    where: dict[str, int] = {}
+    for col, name in enumerate(names):
+        marker = canonical.get(name.strip())
+        if marker is not None:
+            if marker in where:
+                raise DataError(source, f"marker {marker!r} appears twice (as {names[where[marker]]!r} and {name!r})")
+            where[marker] = col
+    missing = [n for n in ms.names if n not in where]
+    if missing:
+        raise DataError(source, f"marker set mismatch: markers {missing} of set {ms.name!r} ({ms.path}) are missing "
+                                f"(the file has {', '.join(names)})")
+    return [where[n] for n in ms.names]
+
+
+def parse_axes(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """"x,y,z" / "x,-y,-z" …: which file axis (and sign) is camera x (right), y (down), z (depth)."""
+    parts = [p.strip().lower() for p in text.split(",")]
+    if len(parts) != 3 or sorted(p.lstrip("-") for p in parts) != ["x", "y", "z"]:
+        raise ValueError(f"axes {text!r}: give three signed axes, e.g. 'x,y,z' or 'x,-y,-z'")
+    order = np.array(["xyz".index(p.lstrip("-")) for p in parts])
+    signs = np.array([-1.0 if p.startswith("-") else 1.0 for p in parts])
+    return order, signs
+
+
+def to_camera(xyz: np.ndarray, order: np.ndarray, signs: np.ndarray) -> np.ndarray:
+    return xyz[..., order] * signs
+
+
+def from_camera(xyz: np.ndarray, order: np.ndarray, signs: np.ndarray) -> np.ndarray:
+    out = np.empty_like(xyz)
+    out[..., order] = xyz * signs
+    return out
+
+
+def read_marker_file(path: str, ms: MarkerSet, axes: str) -> tuple[np.ndarray, float]:
+    """(F, M, 3) camera-frame metres in the set's marker order, and the file's frame rate."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".trc":
+        trc = read_trc(path)
+        cols = _marker_columns(trc.markers, ms, path)
+        order, signs = parse_axes(axes)
+        return to_camera(trc.xyz_m[:, cols], order, signs), trc.data_rate
+    if suffix == ".parquet":
+        observed, _, table, meta = read_observations(path)
+        markers = json.loads(meta.get("markers", "[]"))
+        clips = set(table.column("clip_id").to_pylist())
+        if len(clips) != 1:
+            raise DataError(path, f"holds {len(clips)} clips; a marker file must hold one recording")
+        fps = {float(v) for v in table.column("fps").to_pylist()}
+        if len(fps) != 1:
+            raise DataError(path, "the fps column is not constant")
+        return observed[:, _marker_columns(markers, ms, path)], fps.pop()
+    raise DataError(path, f"expected a marker file ending in {' or '.join(MARKER_FILE_SUFFIXES)}")
+
+
+def draw_skeleton(xyz: np.ndarray, ms: MarkerSet, out_png: str, title: str) -> None:
+    """Front (x–y) and side (z–y) views of one frame's markers and segments, camera axes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .io import atomic_path
+
+    ix = {n: i for i, n in enumerate(ms.names)}
+    pairs = list(dict.fromkeys(list(ms.bones) + list(ms.segments)))
+    fig, axes = plt.subplots(1, 2, figsize=(8, 4.5))
+    for ax, (h, label) in zip(axes, ((0, "x right (m)"), (2, "z depth (m)"))):
+        for a, b in pairs:
+            ax.plot(xyz[[ix[a], ix[b]], h], xyz[[ix[a], ix[b]], 1], color="#4c72b0")
+        ax.scatter(xyz[:, h], xyz[:, 1], s=10, color="#c44e52", zorder=3)
+        ax.set_xlabel(label)
+        ax.set_ylabel("y down (m)")
+        ax.invert_yaxis()
+        ax.set_aspect("equal", adjustable="datalim")
+    fig.suptitle(title, fontsize=9)
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
+def markers_from_file(path: str, markerset_path: str, out_parquet: str, out_trc: str, out_png: str, *, fps: float,
+                      gap_fill_s: float, axes: str = "x,y,z") -> dict:
+    ms = load_markerset(markerset_path)
+    xyz, fps_in = read_marker_file(path, ms, axes)
+    info = _finish(xyz, fps_in, ms, path, fps=fps, gap_fill_s=gap_fill_s, out_parquet=out_parquet, out_trc=out_trc,
+                   extra={"axes": axes})
+    observed = read_observations(out_parquet)[0]
+    middle = observed.shape[0] // 2
+    draw_skeleton(observed[middle], ms, out_png, f"{Path(path).name}, frame {middle} at {fps:g} fps (camera frame)")
+    return info
+
+
+def refine_markers(markers_parquet: str, model_path: str, out_parquet: str, out_trc: str, *, device: str = "cpu") -> None:
+    from .refine import load_model, refine_sequence
+
+    observed, _, table, meta = read_observations(markers_parquet)
+    loaded = load_model(model_path, device)
+    markers = json.loads(meta["markers"])
+    if markers != loaded.markers:
+        raise ValueError(f"marker set mismatch: {markers_parquet} has {len(markers)} markers of set "
+                         f"{meta.get('markerset')!r}, the model {model_path} was trained on {len(loaded.markers)} others")
+    source = meta.get("source", markers_parquet)
+    fps = float(meta["fps"])
+    refined = refine_sequence(loaded, observed, fps=fps, source=source)
+    info = json.loads(meta.get("capture", "{}")) | {"model": model_path}
+    write_observations(out_parquet, observed, clip_id=table.column("clip_id")[0].as_py(), source=source, fps=fps,
+                       markers=markers, segments=json.loads(meta["segments"]), markerset_name=meta.get("markerset", ""),
+                       filled=table.column("filled").to_numpy(zero_copy_only=False), refined=refined,
+                       extra={"capture": info})
+    write_trc_camera(out_trc, refined, markers, fps)

@@ -1,0 +1,201 @@
+"""Per-recording evaluation without ground truth: metrics of the raw, filtered and refined markers
+(docs/metrics.md, "Recordings") as JSON and as one self-contained HTML file, plus an index page.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+from scipy.signal import welch
+
+from .evaluate import _png
+from .filters import butterworth_depth, savgol_depth
+from .floor import fit_floor
+from .io import atomic_write_text
+from .markersets import load_markerset
+from .metrics import observed_metrics
+from .tables import read_observations
+from .windows import MarkerIndex
+
+log = logging.getLogger(__name__)
+
+METHODS = {"raw": "raw", "butterworth_6hz": "Butterworth 6 Hz", "savitzky_golay": "Savitzky–Golay", "learned": "refined"}
+COLORS = {"raw": "0.6", "butterworth_6hz": "#4c72b0", "savitzky_golay": "#55a868", "learned": "#c44e52"}
+MAIN_MARKERS = ("LKnee", "RKnee", "LAnkle", "RAnkle", "LWrist", "RWrist")
+
+
+def _rows(metrics: dict) -> dict[str, float]:
+    """The flat metric table of one method: name → value."""
+    out = {"bone-length CV": metrics["bone_cv"]}
+    out.update({f"pelvis ROM {axis} (°)": v for axis, v in metrics["pelvis_rom_deg"].items()})
+    out["ground violations (%)"] = metrics["ground_violation_pct"]
+    out["depth jitter (mm)"] = metrics["depth_jitter_mm"]
+    return out
+
+
+def evaluate_recording(refined_parquet: str, markerset_path: str, out_json: str, out_html: str, preview_png: str, *,
+                       name: str, savgol_window_s: float = 0.25) -> dict:
+    observed, refined, _, meta = read_observations(refined_parquet)
+    if refined is None:
+        raise ValueError(f"{refined_parquet}: no refined_xyz column (run the refinement first)")
+    ms = load_markerset(markerset_path)
+    index = MarkerIndex.from_markerset(ms, json.loads(meta["markers"]), source=refined_parquet)
+    fps = float(meta["fps"])
+    outputs = {
+        "raw": observed,
+        "butterworth_6hz": butterworth_depth(observed, fps),
+        "savitzky_golay": savgol_depth(observed, fps, savgol_window_s),
+        "learned": refined,
+    }
+    metrics = {m: observed_metrics(xyz, index) for m, xyz in outputs.items()}
+    table = {m: _rows(v) for m, v in metrics.items()}
+    change = {k: (table["learned"][k] - v) / abs(v) * 100 if v else None for k, v in table["raw"].items()}
+    capture = json.loads(meta.get("capture", "{}"))
+    result = {"recording": name, "source": meta.get("source"), "markerset": ms.name, "fps": fps,
+              "frames": int(observed.shape[0]), "duration_s": observed.shape[0] / fps, "capture": capture,
+              "table": table, "change_pct": change, "metrics": metrics}
+    atomic_write_text(out_json, json.dumps(result, indent=2, default=float) + "\n")
+    atomic_write_text(out_html, render(result, outputs, index, fps, preview_png))
+    log.info("%s: report written (%d frames)", name, observed.shape[0])
+    return result
+
+
+def _figures(outputs: dict, index: MarkerIndex, fps: float) -> list[tuple[str, str]]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = index.names
+    t = np.arange(outputs["raw"].shape[0]) / fps
+    figs = []
+    picks = [n for n in MAIN_MARKERS if n in names] or names[:4]
+    fig, axes = plt.subplots(len(picks), 1, figsize=(11, 1.9 * len(picks)), sharex=True, squeeze=False)
+    for ax, marker in zip(axes[:, 0], picks):
+        k = names.index(marker)
+        for method in ("raw", "butterworth_6hz", "learned"):
+            ax.plot(t, outputs[method][:, k, 2], color=COLORS[method], lw=1.1, label=METHODS[method])
+        ax.set_ylabel(f"{marker}\nz (m)", fontsize=8)
+    axes[0, 0].legend(fontsize=8, ncol=3, loc="upper right")
+    axes[-1, 0].set_xlabel("time (s)")
+    figs.append(("Depth over time (camera z; hip-centred for video)", _png(fig)))
+
+    bones = index.bones
+    cols = 4
+    rows = int(np.ceil(len(bones) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(12, 2.3 * rows), sharex=True, squeeze=False)
+    for ax, (a, b) in zip(axes.ravel(), bones):
+        for method in ("raw", "learned"):
+            xyz = outputs[method]
+            ax.plot(t, np.linalg.norm(xyz[:, a] - xyz[:, b], axis=-1), color=COLORS[method], lw=1, label=METHODS[method])
+        ax.set_title(f"{names[a]}–{names[b]} (m)", fontsize=8)
+    for ax in axes.ravel()[len(bones):]:
+        ax.axis("off")
+    axes[0, 0].legend(fontsize=7)
+    figs.append(("Segment lengths over time", _png(fig)))
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3), sharey=True)
+    for ax, method in zip(axes, ("raw", "learned")):
+        xyz = outputs[method]
+        floor = fit_floor(xyz, index.feet, index.pelvis)
+        for k in index.feet:
+            ax.plot(t, floor.height(xyz[:, k]) * 1000, lw=0.9, label=names[k])
+        ax.axhline(0, color="k", lw=0.8)
+        ax.axhline(-10, color="r", lw=0.8, ls="--")
+        ax.set_title(f"{METHODS[method]}: foot height above its fitted floor (mm)", fontsize=9)
+        ax.set_xlabel("time (s)")
+    axes[0].legend(fontsize=7, ncol=2)
+    figs.append(("Foot height against the fitted floor plane (red: −10 mm violation line)", _png(fig)))
+
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    nper = min(256, outputs["raw"].shape[0])
+    for method, xyz in outputs.items():
+        f, p = welch(xyz[..., 2], fs=fps, nperseg=nper, axis=0)
+        ax.semilogy(f, p.mean(axis=1), color=COLORS[method], label=METHODS[method])
+    ax.set_xlabel("frequency (Hz)")
+    ax.set_ylabel("depth PSD (m²/Hz)")
+    ax.legend(fontsize=8)
+    figs.append(("Jitter spectrum (power of depth, mean over markers)", _png(fig)))
+    return figs
+
+
+def _fmt(v) -> str:
+    if v is None or not np.isfinite(v):
+        return "–"
+    return f"{v:.4f}" if abs(v) < 1 else f"{v:.2f}"
+
+
+def render(result: dict, outputs: dict, index: MarkerIndex, fps: float, preview_png: str) -> str:
+    table, change = result["table"], result["change_pct"]
+    head = "".join(f"<th>{html.escape(label)}</th>" for label in METHODS.values())
+    body = ""
+    for key in table["raw"]:
+        cells = "".join(f"<td>{_fmt(table[m][key])}</td>" for m in METHODS)
+        pct = change[key]
+        body += f"<tr><th>{html.escape(key)}</th>{cells}<td>{'–' if pct is None else f'{pct:+.1f} %'}</td></tr>"
+    lengths = result["metrics"]["learned"]["bone_lengths_m"]
+    raw_lengths = result["metrics"]["raw"]["bone_lengths_m"]
+    seg_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{raw_lengths[k]:.3f}</td><td>{v:.3f}</td></tr>"
+                       for k, v in lengths.items())
+    seg_rows += (f"<tr><th>hip width</th><td>{result['metrics']['raw']['hip_width_m']:.3f}</td>"
+                 f"<td>{result['metrics']['learned']['hip_width_m']:.3f}</td></tr>")
+    preview = "data:image/png;base64," + base64.b64encode(Path(preview_png).read_bytes()).decode()
+    cap = result["capture"]
+    video = cap.get("video")
+    frame_title = (f"Video frame {video['preview_frame']} with the followed person's 2D landmarks" if video
+                   else "Skeleton at the middle frame (marker-file input: no video)")
+    notes = [f"source <code>{html.escape(str(result['source']))}</code>",
+             f"{result['frames']} frames at {fps:g} fps ({result['duration_s']:.1f} s), marker set "
+             f"<code>{html.escape(result['markerset'])}</code>, model <code>{html.escape(str(cap.get('model')))}</code>"]
+    if video:
+        notes.append(f"video {video['width']}×{video['height']} at {cap['fps_in']:g} fps, {video['frames']} frames, "
+                     f"person followed in {video['frames_with_person']} (up to {video['max_people']} people per frame)")
+    trimmed = cap.get("trimmed_frames", {})
+    if trimmed.get("start") or trimmed.get("end"):
+        notes.append(f"trimmed {trimmed['start']} leading and {trimmed['end']} trailing input frames without the person")
+    gaps = cap.get("filled_gaps", [])
+    if gaps:
+        notes.append(f"{len(gaps)} gaps filled (longest {max(g['frames'] for g in gaps)} input frames)")
+    figs = _figures(outputs, index, fps)
+    imgs = f"<h2>{html.escape(frame_title)}</h2><img id='frame' alt='video frame' src='{preview}'>"
+    imgs += "".join(f"<h2>{html.escape(title)}</h2><img class='plot' alt='{html.escape(title)}' src='{src}'>"
+                    for title, src in figs)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>depthrefine: {html.escape(result['recording'])}</title>
+<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}img{{max-width:100%}}</style>
+</head><body>
+<h1>{html.escape(result['recording'])}: depth refinement report</h1>
+<ul>{''.join(f'<li>{n}</li>' for n in notes)}</ul>
+<p>No ground truth: these metrics measure plausibility (definitions in docs/metrics.md). The floor is a
+plane fitted to each trajectory's lowest stance positions; video markers are hip-centred.</p>
+<table id="metrics"><tr><th>metric</th>{head}<th>change (refined vs raw)</th></tr>{body}</table>
+<h2>Mean segment lengths (m)</h2>
+<table id="segments"><tr><th>segment</th><th>raw</th><th>refined</th></tr>{seg_rows}</table>
+{imgs}
+</body></html>
+"""
+
+
+def render_index(reports: list[str], out_html: str) -> None:
+    rows = ""
+    for path in sorted(reports):
+        r = json.loads(Path(path).read_text())
+        t, c = r["table"], r["change_pct"]
+        cells = "".join(f"<td>{_fmt(t['raw'][k])} → {_fmt(t['learned'][k])} ({'–' if c[k] is None else f'{c[k]:+.0f} %'})</td>"
+                        for k in ("bone-length CV", "ground violations (%)", "depth jitter (mm)"))
+        name = html.escape(r["recording"])
+        rows += f"<tr><th><a href='{name}.html'>{name}</a></th><td>{r['duration_s']:.1f}</td>{cells}</tr>"
+    atomic_write_text(out_html, f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>depthrefine: recordings</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}</style></head><body>
+<h1>Evaluated recordings</h1><p>Raw → refined (change). <a href="heldout.html">Held-out quality</a>, when built.</p>
+<table id="recordings"><tr><th>recording</th><th>seconds</th><th>bone-length CV</th><th>ground violations (%)</th>
+<th>depth jitter (mm)</th></tr>{rows}</table></body></html>
+""")

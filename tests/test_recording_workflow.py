@@ -1,0 +1,184 @@
+"""End to end: real videos → BlazePose markers → a model trained on demand → reports, in the
+real workflow; the reports opened in headless Chromium."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from depthrefine.trc import read_trc
+from workflow_helpers import make_workdir, planned_jobs, snakemake
+
+pytestmark = pytest.mark.slow
+VIDEOS = ("walk-lab-cam01", "outdoor-two-people")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, data_dir):
+    tmp = tmp_path_factory.mktemp("rec")
+    (tmp / "videos").mkdir()
+    (tmp / "markers").mkdir()
+    for name in VIDEOS:
+        os.symlink(data_dir / "videos" / f"{name}.mp4", tmp / "videos" / f"{name}.mp4")
+    workdir = make_workdir(tmp / "wf", {
+        # Locomotion only, so that training the BlazePose model on demand stays short.
+        "cmu": {"source": str(data_dir),
+                "include": ["cmu-bvh/actions/*_walking_*.bvh", "cmu-bvh/actions/*_running_*.bvh", "cmu-style-bvh/*.bvh"]},
+        "videos_dir": str(tmp / "videos"),
+        "markers_dir": str(tmp / "markers"),
+        "pose_model": str(data_dir.parent / "models" / "pose_landmarker_full.task"),
+    })
+    snakemake(workdir, "recordings")
+    return workdir, tmp
+
+
+def report(workdir, name):
+    return json.loads((workdir / "results" / "eval" / f"{name}.json").read_text())
+
+
+@pytest.mark.parametrize("name", VIDEOS)
+def test_reports_have_sane_metrics(run, name):
+    r = report(run[0], name)
+    assert r["markerset"] == "blazepose" and r["fps"] == 60 and r["frames"] > 90
+    assert set(r["table"]) == {"raw", "butterworth_6hz", "savitzky_golay", "learned"}
+    for method, m in r["metrics"].items():
+        assert 0.15 <= m["hip_width_m"] <= 0.40, method
+        for bone, length in m["bone_lengths_m"].items():
+            low, high = (0.25, 0.60) if ("Hip" in bone or "Knee" in bone) else (0.15, 0.45)
+            assert low <= length <= high, (method, bone, length)
+        assert 0 <= m["ground_violation_pct"] <= 100 and 0 < m["bone_cv"] < 0.5
+        assert set(m["pelvis_rom_deg"]) == {"obliquity", "rotation"}
+        assert np.degrees(np.arccos(abs(m["floor"]["normal"][1]))) < 45  # the floor is below, not a wall
+    # the refiner's fixed 6 Hz front end alone removes most of the raw jitter
+    assert r["table"]["learned"]["depth jitter (mm)"] < 0.6 * r["table"]["raw"]["depth jitter (mm)"]
+    assert r["change_pct"]["depth jitter (mm)"] < -40
+
+
+def test_two_people_one_followed(run):
+    cap = report(run[0], "outdoor-two-people")["capture"]
+    assert cap["fps_in"] == 30 and cap["video"]["max_people"] == 2 and cap["video"]["frames"] == 230
+    assert cap["video"]["frames_with_person"] > 120  # the woman crossing the lawn, ~4.6 s of 7.7 s
+    lab = report(run[0], "walk-lab-cam01")["capture"]
+    assert lab["fps_in"] == 60 and lab["video"]["frames_with_person"] == 100 and lab["trimmed_frames"] == {"start": 0, "end": 0}
+
+
+def test_marker_outputs_follow_the_observations_schema(run):
+    workdir = run[0]
+    raw = pq.read_table(workdir / "results/markers/walk-lab-cam01.parquet")
+    refined = pq.read_table(workdir / "results/refined/walk-lab-cam01.parquet")
+    assert "true_xyz" not in refined.column_names and {"observed_xyz", "refined_xyz", "filled"} <= set(refined.column_names)
+    meta = {k.decode(): v.decode() for k, v in refined.schema.metadata.items()}
+    assert meta["markerset"] == "blazepose" and meta["axes"].startswith("camera: x right, y down, z forward")
+    obs = np.array(refined.column("observed_xyz").to_pylist()).reshape(refined.num_rows, 18, 3)
+    ref = np.array(refined.column("refined_xyz").to_pylist()).reshape(refined.num_rows, 18, 3)
+    assert np.array_equal(obs, np.array(raw.column("observed_xyz").to_pylist()).reshape(raw.num_rows, 18, 3))
+    assert np.array_equal(obs[..., :2], ref[..., :2]) and not np.array_equal(obs[..., 2], ref[..., 2])
+    trc = read_trc(workdir / "results/refined/walk-lab-cam01.trc")
+    assert trc.units == "m" and trc.data_rate == 60 and len(trc.markers) == 18
+    assert np.allclose(trc.xyz, ref, atol=2e-6)
+
+
+def test_reports_are_self_contained(run):
+    workdir = run[0]
+    for name in VIDEOS:
+        text = (workdir / "results/eval" / f"{name}.html").read_text()
+        sources = re.findall(r"<img[^>]* src='([^']*)'", text)
+        assert len(sources) == 5 and all(s.startswith("data:image/png;base64,") for s in sources)
+        assert not re.search(r"(src|href)=['\"]?(https?:|//|/)", text)
+    index = (workdir / "results/eval/index.html").read_text()
+    assert all(f"href='{n}.html'" in index for n in VIDEOS)
+
+
+def browser():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    if os.environ.get("DEPTHREFINE_REQUIRE_BROWSER"):
+        pytest.fail("headless Chromium is required here (DEPTHREFINE_REQUIRE_BROWSER) but not installed")
+    pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
+
+
+def headless(*args, timeout=120):
+    cmd = [browser(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def test_report_renders_in_headless_chromium(run, tmp_path):
+    from PIL import Image
+
+    html = run[0] / "results/eval/outdoor-two-people.html"
+    dom = headless("--dump-dom", html.as_uri()).stdout
+    assert dom.count("<tr>") >= 6 + 10 and "pelvis ROM rotation" in dom  # the browser parsed both tables
+    shot = tmp_path / "report.png"
+    headless("--window-size=1280,5200", f"--screenshot={shot}", html.as_uri())
+    image = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    assert image.shape[:2] == (5200, 1280)
+
+    def share(rgb, rows, tol=30):  # fraction of pixels near a colour in a band of rows
+        band = image[rows]
+        return (np.abs(band - np.array(rgb)).max(axis=-1) < tol).mean()
+
+    table = image[150:500, :900]
+    assert (table.sum(axis=-1) < 200).mean() > 0.01  # dark text of the metric table
+    assert share((196, 78, 82), slice(1300, 5200)) > 1e-4  # the refined (red) curves of the plots
+    assert share((76, 114, 176), slice(1300, 5200)) > 1e-4  # the Butterworth (blue) curves
+    assert share((0, 200, 255), slice(700, 1400), tol=40) > 1e-5  # the skeleton drawn on the video frame
+
+
+def test_reports_rerun_on_config_and_model_changes(run):
+    workdir = run[0]
+    assert planned_jobs(snakemake(workdir, "-n", "recordings")) == {}
+    gaps = workdir / "gaps.yaml"
+    gaps.write_text("gap_fill_s: 0.3\n")
+    assert planned_jobs(snakemake(workdir, "-n", "recordings", extra_config=gaps)) == {
+        "recording_markers": 2, "refine_recording": 2, "recording_report": 2, "recordings_index": 1, "recordings": 1
+    }
+    import torch
+
+    model = workdir / "results/model/blazepose/best.pt"  # a new model (same size: a touch alone is not a change)
+    ckpt = torch.load(model, weights_only=False)
+    next(iter(ckpt["model"].values())).add_(1e-3)
+    torch.save(ckpt, model)
+    assert planned_jobs(snakemake(workdir, "-n", "recordings")) == {
+        "refine_recording": 2, "recording_report": 2, "recordings_index": 1, "recordings": 1
+    }
+    snakemake(workdir, "recordings")
+
+
+def write_trc(path, names, xyz, fps=60.0):
+    from depthrefine.trc import Trc, write_trc as write
+
+    n = len(xyz)
+    write(Trc(names, np.arange(1, n + 1), np.arange(n) / fps, xyz, "m", fps,
+              {"DataRate": f"{fps:g}", "NumMarkers": str(len(names)), "Units": "m"}), path)
+
+
+def test_marker_files_and_their_errors(run):
+    workdir, tmp = run
+    raw = read_trc(workdir / "results/markers/walk-lab-cam01.trc")
+    # A TRC in the markers folder with OpenPose-style names goes the same way as a video.
+    names = ["MidHip" if n == "midHip" else n for n in raw.markers]
+    write_trc(tmp / "markers" / "lab.trc", names, raw.xyz)
+    snakemake(workdir, "results/eval/lab.html")
+    assert report(workdir, "lab")["frames"] == 100
+    assert planned_jobs(snakemake(workdir, "-n", "results/eval/lab.html")) == {}  # the model is not retrained
+
+    write_trc(tmp / "markers" / "short.trc", raw.markers, raw.xyz[:8])
+    result = snakemake(workdir, "results/eval/short.html", check=False)
+    assert result.returncode != 0
+    assert re.search(r"short.trc.*: 8 frames is shorter than the model's window of 11 frames", result.stderr)
+    assert not (workdir / "results/eval/short.html").exists()
+
+    keep = [i for i, n in enumerate(raw.markers) if "Hip" not in n]
+    write_trc(tmp / "markers" / "nohips.trc", [raw.markers[i] for i in keep], raw.xyz[:, keep])
+    result = snakemake(workdir, "results/eval/nohips.html", check=False)
+    assert result.returncode != 0 and "nohips.trc: marker set mismatch: markers ['midHip', 'RHip', 'LHip']" in result.stderr
+    assert not (workdir / "results/eval/nohips.html").exists()
+
+    result = snakemake(workdir, "results/eval/nobody.html", check=False)
+    assert result.returncode != 0 and "no recording named 'nobody'" in result.stderr

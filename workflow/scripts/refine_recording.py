@@ -1,0 +1,14 @@
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))  # this checkout's package
+
+import torch
+
+from depthrefine.capture import refine_markers
+from depthrefine.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
+refine_markers(snakemake.input.markers, snakemake.input.model, snakemake.output.parquet, snakemake.output.trc,
+               device=snakemake.params.device)
