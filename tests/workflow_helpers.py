@@ -12,7 +12,7 @@ from conftest import REPO
 
 def make_workdir(tmp: Path, overrides: dict) -> Path:
     tmp.mkdir(parents=True, exist_ok=True)
-    for name in ("Snakefile", "workflow", "config", "envs", "src"):
+    for name in ("Snakefile", "workflow", "config", "envs", "src", "profiles"):
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp / name)
     test_cfg = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
