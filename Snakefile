@@ -23,10 +23,12 @@ rule all:
     input:
         "results/eval/heldout.html",
         "results/eval/heldout.json",
+    localrule: True
 
 
 rule train:
-    """The whole chain: CMU source → shards → trained model → held-out quality report."""
     input:
         "results/eval/heldout.html",
         "results/eval/heldout.json",
+    """The whole chain: CMU source → shards → trained model → held-out quality report."""
+    localrule: True

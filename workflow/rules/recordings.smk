@@ -2,11 +2,13 @@
 # results/markers/{video}.* → results/refined/{video}.* → results/eval/{video}.{json,html}.
 # The refinement uses the model of the recording's marker set, trained on demand.
 rule pose_model:
-    """Download the MediaPipe pose model once (config pose_model is a URL)."""
+    """Download the MediaPipe pose model once (config pose_model is a URL); runs where
+    Snakemake runs, since cluster nodes often have no internet."""
     output:
         "resources/models/{name}.task",
     log:
         "logs/pose_model/{name}.log",
+    localrule: True
     conda:
         "../../envs/data.yaml"
     threads: 1
