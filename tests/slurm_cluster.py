@@ -130,7 +130,7 @@ PartitionName={PARTITIONS[1]} Nodes=ALL MaxTime=INFINITE State=UP
         if not _munge_works():
             MUNGE_SOCKET.parent.mkdir(parents=True, exist_ok=True)
             shutil.chown(MUNGE_SOCKET.parent, "munge", "munge")
-            pidfile = root / "munged.pid"
+            pidfile = MUNGE_SOCKET.parent / "munged-depthrefine-test.pid"  # munged runs as munge: its own folder
             subprocess.run(["runuser", "-u", "munge", "--", "/usr/sbin/munged", f"--pid-file={pidfile}",
                             "--force"], check=True, timeout=30)
             started.append(_pid(pidfile))
