@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import REPO, build_shards, default_model_config, markers
+from common import REPO, build_shards, default_model_config
 from depthrefine.dataset import read_shard_clips
 from depthrefine.markersets import load_markerset
 from depthrefine.model import DepthRefiner, ModelConfig

@@ -27,9 +27,9 @@ NODE_MEMORY_MB = 64000
 
 def missing_requirements() -> str | None:
     tools = ["slurmctld", "slurmd", "munged", "sbatch", "squeue", "scontrol", "sinfo"]
-    found = {t: shutil.which(t) or next((p for p in (f"/usr/sbin/{t}",) if os.path.exists(p)), None) for t in tools}
-    if any(v is None for v in found.values()):
-        return f"SLURM/munge not installed ({', '.join(t for t, v in found.items() if v is None)} missing; Debian: " \
+    missing = [t for t in tools if not (shutil.which(t) or os.path.exists(f"/usr/sbin/{t}"))]
+    if missing:
+        return f"SLURM/munge not installed ({', '.join(missing)} missing; Debian: " \
                "apt-get install slurmctld slurmd slurm-client munge)"
     if os.geteuid() != 0:
         return "starting slurmd needs root"

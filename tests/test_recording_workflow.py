@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from depthrefine.capture import write_trc_camera
 from depthrefine.trc import read_trc
 from workflow_helpers import make_workdir, planned_jobs, snakemake
 
@@ -150,32 +151,24 @@ def test_reports_rerun_on_config_and_model_changes(run):
     snakemake(workdir, "recordings")
 
 
-def write_trc(path, names, xyz, fps=60.0):
-    from depthrefine.trc import Trc, write_trc as write
-
-    n = len(xyz)
-    write(Trc(names, np.arange(1, n + 1), np.arange(n) / fps, xyz, "m", fps,
-              {"DataRate": f"{fps:g}", "NumMarkers": str(len(names)), "Units": "m"}), path)
-
-
 def test_marker_files_and_their_errors(run):
     workdir, tmp = run
     raw = read_trc(workdir / "results/markers/walk-lab-cam01.trc")
     # A TRC in the markers folder with OpenPose-style names goes the same way as a video.
     names = ["MidHip" if n == "midHip" else n for n in raw.markers]
-    write_trc(tmp / "markers" / "lab.trc", names, raw.xyz)
+    write_trc_camera(tmp / "markers" / "lab.trc", raw.xyz, names, 60.0)
     snakemake(workdir, "results/eval/lab.html")
     assert report(workdir, "lab")["frames"] == 100
     assert planned_jobs(snakemake(workdir, "-n", "results/eval/lab.html")) == {}  # the model is not retrained
 
-    write_trc(tmp / "markers" / "short.trc", raw.markers, raw.xyz[:8])
+    write_trc_camera(tmp / "markers" / "short.trc", raw.xyz[:8], raw.markers, 60.0)
     result = snakemake(workdir, "results/eval/short.html", check=False)
     assert result.returncode != 0
     assert re.search(r"short.trc.*: 8 frames is shorter than the model's window of 11 frames", result.stderr)
     assert not (workdir / "results/eval/short.html").exists()
 
     keep = [i for i, n in enumerate(raw.markers) if "Hip" not in n]
-    write_trc(tmp / "markers" / "nohips.trc", [raw.markers[i] for i in keep], raw.xyz[:, keep])
+    write_trc_camera(tmp / "markers" / "nohips.trc", raw.xyz[:, keep], [raw.markers[i] for i in keep], 60.0)
     result = snakemake(workdir, "results/eval/nohips.html", check=False)
     assert result.returncode != 0 and "nohips.trc: marker set mismatch: markers ['midHip', 'RHip', 'LHip']" in result.stderr
     assert not (workdir / "results/eval/nohips.html").exists()

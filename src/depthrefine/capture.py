@@ -17,7 +17,7 @@ from .errors import DataError
 from .markersets import MarkerSet, load_markerset
 from .sequence import fill_gaps, resample, resample_mask
 from .tables import read_observations, write_observations
-from .trc import UNIT_TO_M, Trc, read_trc, write_trc
+from .trc import Trc, read_trc, write_trc
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,8 @@ def write_trc_camera(path: str | Path, xyz: np.ndarray, markers: list[str], fps:
 
 
 def _finish(xyz: np.ndarray, fps_in: float, ms: MarkerSet, source: str, *, fps: float, gap_fill_s: float,
-            out_parquet: str, out_trc: str, extra: dict) -> dict:
+            out_parquet: str, out_trc: str, extra: dict) -> tuple[dict, np.ndarray]:
+    """Fill gaps, resample to ``fps``, write Parquet and TRC; returns (capture info, markers)."""
     cleaned = fill_gaps(xyz, fps_in, gap_fill_s, ms.names, source)
     out = resample(cleaned.xyz, fps_in, fps)
     filled = resample_mask(cleaned.filled, fps_in, fps)
@@ -50,7 +51,7 @@ def _finish(xyz: np.ndarray, fps_in: float, ms: MarkerSet, source: str, *, fps: 
                        segments=ms.segments, markerset_name=ms.name, filled=filled, extra={"capture": info})
     write_trc_camera(out_trc, out, ms.names, fps)
     log.info("%s: %d frames at %g fps → %d frames at %g fps (%s)", source, xyz.shape[0], fps_in, out.shape[0], fps, ms.name)
-    return info
+    return info, out
 
 
 def markers_from_video(video: str, pose_model: str, markerset_path: str, out_parquet: str, out_trc: str, out_png: str, *,
@@ -67,14 +68,14 @@ def markers_from_video(video: str, pose_model: str, markerset_path: str, out_par
     extra = {"video": {"width": poses.width, "height": poses.height, "frames": int(len(poses.people)),
                        "frames_with_person": int(len(seen)), "max_people": int(poses.people.max()),
                        "preview_frame": int(seen[len(seen) // 2])}}
-    info = _finish(xyz, poses.fps, ms, video, fps=fps, gap_fill_s=gap_fill_s, out_parquet=out_parquet, out_trc=out_trc,
-                   extra=extra)
+    info, _ = _finish(xyz, poses.fps, ms, video, fps=fps, gap_fill_s=gap_fill_s, out_parquet=out_parquet,
+                      out_trc=out_trc, extra=extra)
     frame = extra["video"]["preview_frame"]
     draw_landmarks(video, frame, poses.image[frame], out_png, POSE_EDGES)
     return info
 
 
-def _marker_columns(names: list[str], ms: MarkerSet, source: str) -> list[int]:
+def marker_columns(names: list[str], ms: MarkerSet, source: str) -> list[int]:
     """Column of each marker of the set in a file's marker list (names or aliases)."""
     canonical = {n: n for n in ms.names} | (ms.aliases or {})
     where: dict[str, int] = {}
@@ -116,7 +117,7 @@ def read_marker_file(path: str, ms: MarkerSet, axes: str) -> tuple[np.ndarray, f
     suffix = Path(path).suffix.lower()
     if suffix == ".trc":
         trc = read_trc(path)
-        cols = _marker_columns(trc.markers, ms, path)
+        cols = marker_columns(trc.markers, ms, path)
         order, signs = parse_axes(axes)
         return to_camera(trc.xyz_m[:, cols], order, signs), trc.data_rate
     if suffix == ".parquet":
@@ -128,7 +129,7 @@ def read_marker_file(path: str, ms: MarkerSet, axes: str) -> tuple[np.ndarray, f
         fps = {float(v) for v in table.column("fps").to_pylist()}
         if len(fps) != 1:
             raise DataError(path, "the fps column is not constant")
-        return observed[:, _marker_columns(markers, ms, path)], fps.pop()
+        return observed[:, marker_columns(markers, ms, path)], fps.pop()
     raise DataError(path, f"expected a marker file ending in {' or '.join(MARKER_FILE_SUFFIXES)}")
 
 
@@ -162,9 +163,8 @@ def markers_from_file(path: str, markerset_path: str, out_parquet: str, out_trc:
                       gap_fill_s: float, axes: str = "x,y,z") -> dict:
     ms = load_markerset(markerset_path)
     xyz, fps_in = read_marker_file(path, ms, axes)
-    info = _finish(xyz, fps_in, ms, path, fps=fps, gap_fill_s=gap_fill_s, out_parquet=out_parquet, out_trc=out_trc,
-                   extra={"axes": axes})
-    observed = read_observations(out_parquet)[0]
+    info, observed = _finish(xyz, fps_in, ms, path, fps=fps, gap_fill_s=gap_fill_s, out_parquet=out_parquet,
+                             out_trc=out_trc, extra={"axes": axes})
     middle = observed.shape[0] // 2
     draw_skeleton(observed[middle], ms, out_png, f"{Path(path).name}, frame {middle} at {fps:g} fps (camera frame)")
     return info

@@ -105,7 +105,8 @@ def checks(table: dict) -> dict[str, bool]:
     return out
 
 
-def _png(fig) -> str:
+def png_data_url(fig) -> str:
+    """A matplotlib figure as an embeddable PNG data URL (the figure is closed)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     import matplotlib.pyplot as plt
@@ -138,7 +139,7 @@ def render_html(result: dict, example: dict | None, loaded: LoadedModel) -> str:
         ax.bar(range(len(METHODS)), [table[k][m] for k in METHODS], color=["#999", "#4c72b0", "#55a868", "#c44e52"])
         ax.set_xticks(range(len(METHODS)), ["input", "Butter.", "S-G", "learned"], rotation=30)
         ax.set_title(LABELS[m], fontsize=9)
-    images.append(("Metrics by method", _png(fig)))
+    images.append(("Metrics by method", png_data_url(fig)))
     if example is not None:
         names = loaded.markers
         picks = [n for n in ("LAnkle", "RWrist", "LKnee", "L_calc_study") if n in names][:2] or names[:2]
@@ -151,7 +152,7 @@ def render_html(result: dict, example: dict | None, loaded: LoadedModel) -> str:
             ax.set_ylabel(f"{name} depth z (m)")
             ax.legend(fontsize=8, ncol=4)
         np.atleast_1d(axes)[-1].set_xlabel("time (s)")
-        images.append((f"Depth over time, {example['clip']}", _png(fig)))
+        images.append((f"Depth over time, {example['clip']}", png_data_url(fig)))
     imgs = "".join(f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' src='{src}'>" for title, src in images)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>depthrefine: held-out quality</title>

@@ -106,7 +106,7 @@ def observed_metrics(xyz: np.ndarray, index: MarkerIndex) -> dict:
         "pelvis_rom_deg": pelvis_rom_deg(xyz, index, floor.normal),
         "ground_violation_pct": float((height < -GROUND_TOLERANCE_M).mean() * 100),
         "depth_jitter_mm": depth_jitter_mm(xyz),
-        "floor": {"normal": [round(float(v), 5) for v in floor.normal], "offset_m": floor.offset,
+        "floor": {"normal": [float(v) for v in floor.normal], "offset_m": floor.offset,
                   "stance_points": floor.points, "rms_mm": floor.rms_mm},
         "hip_width_m": float(np.linalg.norm(xyz[:, index.pelvis[0]] - xyz[:, index.pelvis[1]], axis=-1).mean()),
         "bone_lengths_m": segment_lengths_m(xyz, index.bones, index.names),

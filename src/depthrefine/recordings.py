@@ -10,6 +10,8 @@ from urllib.parse import urlparse
 
 import pyarrow.parquet as pq
 
+from .capture import marker_columns
+from .errors import DataError
 from .io import atomic_path
 from .markersets import load_markerset
 
@@ -42,10 +44,11 @@ def marker_file_markerset(path: str, markersets: dict[str, str]) -> str:
     except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same clear message
         raise ValueError(f"{path}: not a marker Parquet file in the shard schema (no 'markers' metadata): {exc}") from None
     for name, set_path in markersets.items():
-        ms = load_markerset(set_path)
-        known = set(names) | {ms.aliases.get(n, n) for n in names} if ms.aliases else set(names)
-        if set(ms.names) <= known:
-            return name
+        try:
+            marker_columns(names, load_markerset(set_path), path)
+        except DataError:
+            continue
+        return name
     raise ValueError(f"{path}: marker set mismatch: its {len(names)} markers match none of the configured marker sets "
                      f"({', '.join(f'{n} ({p})' for n, p in markersets.items())})")
 

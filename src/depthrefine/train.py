@@ -23,7 +23,6 @@ from .dataset import WindowStream, count_windows
 from .losses import TERMS, total_loss
 from .markersets import load_markerset
 from .model import DepthRefiner, ModelConfig, count_parameters
-from .tables import table_metadata
 from .windows import MarkerIndex
 
 log = logging.getLogger(__name__)

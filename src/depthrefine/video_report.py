@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import welch
 
-from .evaluate import _png
+from .evaluate import png_data_url
 from .filters import butterworth_depth, savgol_depth
-from .floor import fit_floor
 from .io import atomic_write_text
 from .markersets import load_markerset
 from .metrics import observed_metrics
@@ -65,7 +64,7 @@ def evaluate_recording(refined_parquet: str, markerset_path: str, out_json: str,
     return result
 
 
-def _figures(outputs: dict, index: MarkerIndex, fps: float) -> list[tuple[str, str]]:
+def _figures(outputs: dict, index: MarkerIndex, fps: float, metrics: dict) -> list[tuple[str, str]]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -83,7 +82,7 @@ def _figures(outputs: dict, index: MarkerIndex, fps: float) -> list[tuple[str, s
         ax.set_ylabel(f"{marker}\nz (m)", fontsize=8)
     axes[0, 0].legend(fontsize=8, ncol=3, loc="upper right")
     axes[-1, 0].set_xlabel("time (s)")
-    figs.append(("Depth over time (camera z; hip-centred for video)", _png(fig)))
+    figs.append(("Depth over time (camera z; hip-centred for video)", png_data_url(fig)))
 
     bones = index.bones
     cols = 4
@@ -97,20 +96,21 @@ def _figures(outputs: dict, index: MarkerIndex, fps: float) -> list[tuple[str, s
     for ax in axes.ravel()[len(bones):]:
         ax.axis("off")
     axes[0, 0].legend(fontsize=7)
-    figs.append(("Segment lengths over time", _png(fig)))
+    figs.append(("Segment lengths over time", png_data_url(fig)))
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 3), sharey=True)
     for ax, method in zip(axes, ("raw", "learned")):
         xyz = outputs[method]
-        floor = fit_floor(xyz, index.feet, index.pelvis)
+        floor = metrics[method]["floor"]  # the plane the metrics used
         for k in index.feet:
-            ax.plot(t, floor.height(xyz[:, k]) * 1000, lw=0.9, label=names[k])
+            height = xyz[:, k] @ np.asarray(floor["normal"]) - floor["offset_m"]
+            ax.plot(t, height * 1000, lw=0.9, label=names[k])
         ax.axhline(0, color="k", lw=0.8)
         ax.axhline(-10, color="r", lw=0.8, ls="--")
         ax.set_title(f"{METHODS[method]}: foot height above its fitted floor (mm)", fontsize=9)
         ax.set_xlabel("time (s)")
     axes[0].legend(fontsize=7, ncol=2)
-    figs.append(("Foot height against the fitted floor plane (red: −10 mm violation line)", _png(fig)))
+    figs.append(("Foot height against the fitted floor plane (red: −10 mm violation line)", png_data_url(fig)))
 
     fig, ax = plt.subplots(figsize=(8, 3.2))
     nper = min(256, outputs["raw"].shape[0])
@@ -120,7 +120,7 @@ def _figures(outputs: dict, index: MarkerIndex, fps: float) -> list[tuple[str, s
     ax.set_xlabel("frequency (Hz)")
     ax.set_ylabel("depth PSD (m²/Hz)")
     ax.legend(fontsize=8)
-    figs.append(("Jitter spectrum (power of depth, mean over markers)", _png(fig)))
+    figs.append(("Jitter spectrum (power of depth, mean over markers)", png_data_url(fig)))
     return figs
 
 
@@ -161,7 +161,7 @@ def render(result: dict, outputs: dict, index: MarkerIndex, fps: float, preview_
     gaps = cap.get("filled_gaps", [])
     if gaps:
         notes.append(f"{len(gaps)} gaps filled (longest {max(g['frames'] for g in gaps)} input frames)")
-    figs = _figures(outputs, index, fps)
+    figs = _figures(outputs, index, fps, result["metrics"])
     imgs = f"<h2>{html.escape(frame_title)}</h2><img id='frame' alt='video frame' src='{preview}'>"
     imgs += "".join(f"<h2>{html.escape(title)}</h2><img class='plot' alt='{html.escape(title)}' src='{src}'>"
                     for title, src in figs)

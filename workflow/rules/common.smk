@@ -56,21 +56,23 @@ CMU_FILES = "resources/cmu/files"
 CMU_MANIFEST = "resources/cmu/manifest.tsv"
 
 
-def _markerset_registry():
-    """Marker-set name → file for every set the config names (training, video, marker files)."""
-    registry = {}
+def _markerset_names():
+    """Config key → marker-set name for every set the config names (training, video, marker
+    files); two files may not share a name, as the name is the results folder."""
+    names, files = {}, {}
     for key in ("markerset", "video_markerset", "trc_markerset"):
-        ms = load_markerset(config[key])
-        if registry.get(ms.name, config[key]) != config[key]:
+        name = load_markerset(config[key]).name
+        if files.get(name, config[key]) != config[key]:
             raise ValueError(
-                f"config {key}: marker set name {ms.name!r} ({config[key]}) is already used by {registry[ms.name]}"
+                f"config {key}: marker set name {name!r} ({config[key]}) is already used by {files[name]}"
             )
-        registry[ms.name] = config[key]
-    return registry
+        names[key], files[name] = name, config[key]
+    return names
 
 
-MARKERSETS = _markerset_registry()
-TRAIN_MARKERSET = load_markerset(config["markerset"]).name
+MARKERSET_NAMES = _markerset_names()
+MARKERSETS = {name: config[key] for key, name in MARKERSET_NAMES.items()}  # name → file
+TRAIN_MARKERSET = MARKERSET_NAMES["markerset"]
 
 
 wildcard_constraints:
@@ -195,10 +197,10 @@ def recording_markerset(wildcards):
     """Name of the marker set the recording's markers come in (picks the model)."""
     path = recording(wildcards)
     if is_video(path):
-        return load_markerset(config["video_markerset"]).name
+        return MARKERSET_NAMES["video_markerset"]
     if path.lower().endswith(".parquet"):
         return marker_file_markerset(path, MARKERSETS)
-    return load_markerset(config["trc_markerset"]).name
+    return MARKERSET_NAMES["trc_markerset"]
 
 
 POSE_MODEL = pose_model_target(config["pose_model"])
