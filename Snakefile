@@ -9,26 +9,25 @@ configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/download.smk"
+include: "workflow/rules/acquire.smk"
 include: "workflow/rules/kinematics.smk"
 include: "workflow/rules/markers.smk"
-include: "workflow/rules/corruption.smk"
+include: "workflow/rules/shards.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/recordings.smk"
 
 
 rule all:
+    """The default target: the same as `train`."""
     default_target: True
     input:
-        "results/eval/heldout.html",
-        "results/eval/heldout.json",
+        final_outputs(),
     localrule: True
 
 
 rule train:
-    input:
-        "results/eval/heldout.html",
-        "results/eval/heldout.json",
     """The whole chain: CMU source → shards → trained model → held-out quality report."""
+    input:
+        final_outputs(),
     localrule: True

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from depthrefine.bvh import read_bvh
-from depthrefine.kinematics import forward_kinematics
+from depthrefine.mocap.bvh import read_bvh
+from depthrefine.mocap.kinematics import forward_kinematics
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -80,13 +80,19 @@ def max_disagreement_mm(a, b, unit_m: float = 0.056444) -> float:
 
 
 def corruption_throughput(path: str) -> tuple[float, int]:
-    from depthrefine.stages import corruption_stage, kinematics_stage, markers_stage
+    from depthrefine.markers.stages import corruption_stage, markers_stage
+    from depthrefine.mocap.stages import kinematics_stage
+    from depthrefine.settings import config_section
 
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
-        kinematics_stage(path, str(t / "j.parquet"), source="01_01.bvh", fps=60, unit_m=0.056444, drop_first="auto", min_frames=30)
-        markers_stage(str(t / "j.parquet"), str(t / "m.parquet"), markerset_path=str(REPO / "config/markersets/opencap.yaml"))
-        cfg = {"variants": 4, "flip_limbs": ["LeftLeg", "RightLeg", "LeftForeArm", "RightForeArm"]}
+        kinematics_stage(
+            path, str(t / "j.parquet"), source="01_01.bvh", fps=60, unit_m=0.056444, drop_first="auto", min_frames=30
+        )
+        markers_stage(
+            str(t / "j.parquet"), str(t / "m.parquet"), markerset_path=str(REPO / "config/markersets/opencap.yaml")
+        )
+        cfg = config_section("corruption", {"variants": 4})
         args = dict(trial="01_01", split="train", seed=1, corruption=cfg)
         corruption_stage(str(t / "m.parquet"), str(t / "s.parquet"), **args)  # warm-up
         start = time.perf_counter()
@@ -126,13 +132,18 @@ def main() -> None:
     rows.append((f"actions/ ({len(actions)} files, {frames:,} frames)", a_ours, a_pybvh, a_bvhio_read, float("nan")))
 
     print("\nparse + forward kinematics, seconds (median of warm runs):")
-    print(f"  {'input':<38}{'depthrefine':>12}{'pybvh':>10}{'bvhio read':>12}{'bvhio +FK':>11}{'vs pybvh':>10}{'vs bvhio':>10}")
+    print(
+        f"  {'input':<38}{'depthrefine':>12}{'pybvh':>10}{'bvhio read':>12}{'bvhio +FK':>11}"
+        f"{'vs pybvh':>10}{'vs bvhio':>10}"
+    )
     for name, o, p, br, bf in rows:
         print(f"  {name:<38}{o:>12.4f}{p:>10.4f}{br:>12.3f}{bf:>11.3f}{p / o:>9.1f}x{br / o:>9.0f}x")
 
     seconds, n_rows = corruption_throughput(single[0])
-    print(f"\ncorruption + shard writing (01_01, 63 markers, 4 variants): {n_rows:,} frames in {seconds:.3f} s "
-          f"= {n_rows / seconds:,.0f} frames/s")
+    print(
+        f"\ncorruption + shard writing (01_01, 63 markers, 4 variants): {n_rows:,} frames in {seconds:.3f} s "
+        f"= {n_rows / seconds:,.0f} frames/s"
+    )
     print(f"speedup_vs_pybvh={t_pybvh / t_ours:.2f}")
 
 

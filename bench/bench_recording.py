@@ -22,15 +22,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from common import DATA, REPO, default_model_config
-from depthrefine.capture import markers_from_video, refine_markers
-from depthrefine.markersets import load_markerset
-from depthrefine.model import DepthRefiner, ModelConfig
+
+from depthrefine.capture.pose import video_info
+from depthrefine.capture.recording import markers_from_video, refine_markers
+from depthrefine.evaluation.recording_report import evaluate_recording
+from depthrefine.markers.index import MarkerIndex
+from depthrefine.markers.markersets import load_markerset
+from depthrefine.model.network import DepthRefiner, ModelConfig
 from depthrefine.tables import read_observations, write_observations
-from depthrefine.video import video_info
-from depthrefine.video_report import evaluate_recording
-from depthrefine.windows import MarkerIndex
 
 BLAZEPOSE = REPO / "config" / "markersets" / "blazepose.yaml"
 POSE_MODEL = DATA.parent / "models" / "pose_landmarker_full.task"
@@ -38,9 +38,14 @@ POSE_MODEL = DATA.parent / "models" / "pose_landmarker_full.task"
 
 def untrained_checkpoint(path: Path) -> None:
     ms = load_markerset(BLAZEPOSE)
-    cfg = ModelConfig(num_markers=len(ms.names), **default_model_config())
-    torch.save({"model": DepthRefiner(cfg).state_dict(),
-                "config": {"model": cfg.to_dict(), "index": MarkerIndex.from_markerset(ms).to_dict()}}, path)
+    cfg = ModelConfig.from_dict({**default_model_config(), "num_markers": len(ms.names)})
+    torch.save(
+        {
+            "model": DepthRefiner(cfg).state_dict(),
+            "config": {"model": cfg.to_dict(), "index": MarkerIndex.from_markerset(ms).to_dict(), "fps": 60.0},
+        },
+        path,
+    )
 
 
 def one_minute(markers: Path, out: Path) -> None:
@@ -48,8 +53,17 @@ def one_minute(markers: Path, out: Path) -> None:
     back_and_forth = np.concatenate([observed, observed[::-1]])
     minute = np.concatenate([back_and_forth] * (3600 // len(back_and_forth) + 1))[:3600]
     ms = load_markerset(BLAZEPOSE)
-    write_observations(out, minute, clip_id="minute", source=str(markers), fps=60.0, markers=ms.names,
-                       segments=ms.segments, markerset_name=ms.name, filled=np.zeros(3600, bool))
+    write_observations(
+        out,
+        minute,
+        clip_id="minute",
+        source=str(markers),
+        fps=60.0,
+        markers=ms.names,
+        segments=ms.segments,
+        markerset_name=ms.name,
+        filled=np.zeros(3600, bool),
+    )
 
 
 def main() -> None:
@@ -70,14 +84,28 @@ def main() -> None:
             fps, frames, width, height = video_info(video)
             minutes = frames / fps / 60
             start = time.perf_counter()
-            markers_from_video(str(video), str(POSE_MODEL), str(BLAZEPOSE), str(tmp / "m.parquet"), str(tmp / "m.trc"),
-                               str(tmp / "m.png"), fps=60.0, gap_fill_s=0.2)
+            markers_from_video(
+                str(video),
+                str(POSE_MODEL),
+                str(BLAZEPOSE),
+                str(tmp / "m.parquet"),
+                str(tmp / "m.trc"),
+                str(tmp / "m.png"),
+                fps=60.0,
+                gap_fill_s=0.2,
+            )
             pose = (time.perf_counter() - start) / minutes
             one_minute(tmp / "m.parquet", tmp / "minute.parquet")
             start = time.perf_counter()
             refine_markers(str(tmp / "minute.parquet"), str(model), str(tmp / "r.parquet"), str(tmp / "r.trc"))
-            evaluate_recording(str(tmp / "r.parquet"), str(BLAZEPOSE), str(tmp / "r.json"), str(tmp / "r.html"),
-                               str(tmp / "m.png"), name="minute")
+            evaluate_recording(
+                str(tmp / "r.parquet"),
+                str(BLAZEPOSE),
+                str(tmp / "r.json"),
+                str(tmp / "r.html"),
+                str(tmp / "m.png"),
+                name="minute",
+            )
             refine = time.perf_counter() - start
             pose_rates.append(pose)
             refine_rates.append(refine)

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from common import REPO, build_shards, default_model_config
-from depthrefine.dataset import read_shard_clips
-from depthrefine.markersets import load_markerset
-from depthrefine.model import DepthRefiner, ModelConfig
-from depthrefine.refine import LoadedModel, refine_sequence
-from depthrefine.windows import MarkerIndex
+
+from depthrefine.markers.index import MarkerIndex
+from depthrefine.markers.markersets import load_markerset
+from depthrefine.model.dataset import read_shard_clips
+from depthrefine.model.network import DepthRefiner, ModelConfig
+from depthrefine.model.refine import LoadedModel, refine_sequence
 
 
 def main() -> None:
@@ -40,9 +40,11 @@ def main() -> None:
     observed = np.concatenate([c.observed for c in clips])
     observed = np.concatenate([observed] * (3600 // len(observed) + 1))[:3600]  # one minute at 60 fps
     index = MarkerIndex.from_markerset(load_markerset(REPO / "config/markersets/opencap.yaml"), names)
-    cfg = ModelConfig(num_markers=len(names), **default_model_config())
-    loaded = LoadedModel(DepthRefiner(cfg).eval(), index, cfg.window, torch.device("cpu"), "untrained")
-    refine_sequence(loaded, observed[:600])  # warm-up
+    cfg = ModelConfig.from_dict({**default_model_config(), "num_markers": len(names)})
+    loaded = LoadedModel(
+        DepthRefiner(cfg).eval(), index, cfg.window, torch.device("cpu"), "untrained", 60.0, cfg.input_lowpass_hz
+    )
+    refine_sequence(loaded, observed[:600], fps=60.0)  # warm-up
     print(f"model: window {cfg.window}, {cfg.layers} layers, dim {cfg.dim}; {args.threads} CPU threads")
     print("  one minute at 60 fps (3,600 frames), target < 1 s:")
     rates = {}
@@ -50,7 +52,7 @@ def main() -> None:
         times = []
         for _ in range(args.repeats):
             start = time.perf_counter()
-            refine_sequence(loaded, observed, stride=stride)
+            refine_sequence(loaded, observed, fps=60.0, stride=stride)
             times.append(time.perf_counter() - start)
         best = min(times)
         rates[stride] = 3600 / best

@@ -17,14 +17,19 @@ import time
 from pathlib import Path
 
 import torch
-
 from common import REPO, build_shards, default_model_config
-from depthrefine.dataset import WindowStream
-from depthrefine.losses import total_loss
-from depthrefine.markersets import load_markerset
-from depthrefine.model import DepthRefiner, ModelConfig, count_parameters
-from depthrefine.train import DEFAULT_WEIGHTS, choose_device, choose_precision, marker_tensors
-from depthrefine.windows import MarkerIndex
+
+from depthrefine.markers.index import MarkerIndex
+from depthrefine.markers.markersets import load_markerset
+from depthrefine.model.dataset import WindowStream
+from depthrefine.model.losses import total_loss
+from depthrefine.model.network import DepthRefiner, ModelConfig, count_parameters
+from depthrefine.model.train import (
+    choose_device,
+    choose_precision,
+    marker_tensors,
+)
+from depthrefine.settings import defaults
 
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # dense bf16
 
@@ -43,7 +48,7 @@ def main() -> None:
         m = json.loads(manifest.read_text())
         index = MarkerIndex.from_markerset(load_markerset(REPO / "config/markersets/opencap.yaml"), m["markers"])
         paths = [e["path"] for e in m["shards"] if e["split"] == "train"]
-        mcfg = ModelConfig(num_markers=len(index.names), **default_model_config())
+        mcfg = ModelConfig.from_dict({**default_model_config(), "num_markers": len(index.names)})
         stream = WindowStream(paths, index, mcfg.window, args.batch_size, shuffle=True, seed=0, buffer_windows=4096)
         loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=args.workers)
 
@@ -67,7 +72,7 @@ def main() -> None:
         def step(batch):
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
                 dz = model(batch["x"])
-            loss, _ = total_loss(dz.float(), batch, idx, DEFAULT_WEIGHTS)
+            loss, _ = total_loss(dz.float(), batch, idx, defaults()["loss_weights"])
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
@@ -95,16 +100,23 @@ def main() -> None:
     params = count_parameters(model)
     flops_per_window = 6 * params * mcfg.window  # forward + backward, dense layers
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
-    print(f"model: window {mcfg.window}, {mcfg.layers} layers, dim {mcfg.dim}, {params / 1e6:.1f}M parameters; "
-          f"batch {args.batch_size}; device {name}; precision {amp or 'fp32'}")
+    print(
+        f"model: window {mcfg.window}, {mcfg.layers} layers, dim {mcfg.dim}, {params / 1e6:.1f}M parameters; "
+        f"batch {args.batch_size}; device {name}; precision {amp or 'fp32'}"
+    )
     print(f"  data loading alone ({args.workers} workers): {load_rate:10,.0f} windows/s")
     print(f"  training steps alone (batches in memory): {compute_rate:10,.0f} windows/s")
     print(f"  training with the loader:                 {together:10,.0f} windows/s")
-    print(f"  loading / training = {load_rate / compute_rate:.1f}x -> "
-          f"{'data loading is not the bottleneck' if load_rate > compute_rate else 'data loading IS the bottleneck'}")
+    print(
+        f"  loading / training = {load_rate / compute_rate:.1f}x -> "
+        f"{'data loading is not the bottleneck' if load_rate > compute_rate else 'data loading IS the bottleneck'}"
+    )
     achieved = flops_per_window * together / 1e12
     peak = next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
-    print(f"  ≈{achieved:.2f} TFLOP/s (6·params·tokens)" + (f" = {100 * achieved / peak:.1f} % of {peak:.0f} TFLOP/s peak" if peak else ""))
+    print(
+        f"  ≈{achieved:.2f} TFLOP/s (6·params·tokens)"
+        + (f" = {100 * achieved / peak:.1f} % of {peak:.0f} TFLOP/s peak" if peak else "")
+    )
     print(f"windows_per_s={together:.1f}")
 
 

@@ -22,7 +22,7 @@ def bvh_01_01(data_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def opencap_set():
-    from depthrefine.markersets import load_markerset
+    from depthrefine.markers.markersets import load_markerset
 
     return load_markerset(REPO / "config" / "markersets" / "opencap.yaml")
 
@@ -39,26 +39,60 @@ SMALL_SPLIT = {
     "cmu-bvh/actions/train_walking_2": "val",
     "cmu-bvh/actions/test_walking_1": "test",
 }
-TINY_MODEL = {"window": 11, "heads": 2, "layers": 1, "dim": 32, "dropout": 0.0}
-TINY_TRAIN = {"epochs": 1, "batch_size": 64, "num_workers": 0, "max_windows_per_epoch": 640, "warmup_steps": 5,
-              "val_stride": 8, "seed": 3}
+
+
+def tiny_model_config(**overrides) -> dict:
+    """The config's model section (schema defaults), shrunk for tests."""
+    from depthrefine.settings import config_section
+
+    return config_section("model", {"window": 11, "heads": 2, "layers": 1, "dim": 32, "dropout": 0.0, **overrides})
+
+
+def tiny_train_config(**overrides) -> dict:
+    """The config's train section (schema defaults) with seed and loss weights, shrunk for tests."""
+    from depthrefine.settings import config_section, defaults
+
+    small = {
+        "epochs": 1,
+        "batch_size": 64,
+        "num_workers": 0,
+        "max_windows_per_epoch": 640,
+        "warmup_steps": 5,
+        "val_stride": 8,
+    }
+    seed = overrides.pop("seed", 3)
+    return {**config_section("train", {**small, **overrides}), "seed": seed, "loss_weights": defaults()["loss_weights"]}
+
+
+TINY_MODEL = tiny_model_config()
+TINY_TRAIN = tiny_train_config()
 
 
 @pytest.fixture(scope="session")
 def small_shards(tmp_path_factory, data_dir):
     """Real shards (opencap markers, 2 variants) of five CMU files, with a manifest."""
-    from depthrefine.stages import build_shard_set
+    from depthrefine.markers.stages import build_shard_set
 
-    return build_shard_set(data_dir, SMALL_SPLIT, tmp_path_factory.mktemp("small"), seed=5,
-                           markerset_path=str(REPO / "config/markersets/opencap.yaml"),
-                           corruption={"variants": 2, "flip_limbs": ["LeftLeg", "RightLeg"]})
+    return build_shard_set(
+        data_dir,
+        SMALL_SPLIT,
+        tmp_path_factory.mktemp("small"),
+        seed=5,
+        markerset_path=str(REPO / "config/markersets/opencap.yaml"),
+        corruption={"variants": 2, "flip_limbs": ["LeftLeg", "RightLeg"]},
+    )
 
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory, small_shards):
-    from depthrefine.train import train
+    from depthrefine.model.train import train
 
     run = tmp_path_factory.mktemp("tiny_run")
-    train(manifest_path=str(small_shards), markerset_path=str(REPO / "config/markersets/opencap.yaml"),
-          model_cfg=TINY_MODEL, train_cfg=TINY_TRAIN, run_dir=str(run))
+    train(
+        manifest_path=str(small_shards),
+        markerset_path=str(REPO / "config/markersets/opencap.yaml"),
+        model_cfg=TINY_MODEL,
+        train_cfg=TINY_TRAIN,
+        run_dir=str(run),
+    )
     return run / "best.pt"

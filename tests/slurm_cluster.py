@@ -29,8 +29,10 @@ def missing_requirements() -> str | None:
     tools = ["slurmctld", "slurmd", "munged", "sbatch", "squeue", "scontrol", "sinfo"]
     missing = [t for t in tools if not (shutil.which(t) or os.path.exists(f"/usr/sbin/{t}"))]
     if missing:
-        return f"SLURM/munge not installed ({', '.join(missing)} missing; Debian: " \
-               "apt-get install slurmctld slurmd slurm-client munge)"
+        return (
+            f"SLURM/munge not installed ({', '.join(missing)} missing; Debian: "
+            "apt-get install slurmctld slurmd slurm-client munge)"
+        )
     if os.geteuid() != 0:
         return "starting slurmd needs root"
     if SYSTEM_CONF.exists() and not SYSTEM_CONF.read_text().startswith(MARK):
@@ -56,8 +58,10 @@ def _pid(path: Path, timeout: float = 20.0) -> int:
 def _munge_works() -> bool:
     try:
         cred = subprocess.run(["munge", "-n"], capture_output=True, timeout=10)
-        return cred.returncode == 0 and subprocess.run(["unmunge"], input=cred.stdout, capture_output=True,
-                                                       timeout=10).returncode == 0
+        return (
+            cred.returncode == 0
+            and subprocess.run(["unmunge"], input=cred.stdout, capture_output=True, timeout=10).returncode == 0
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -88,9 +92,12 @@ def slurm_cluster(root: Path):
         (root / d).mkdir(exist_ok=True)
     host = socket.gethostname().split(".")[0]
     memory_mb = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20)
+    real_memory_mb = max(memory_mb - 1024, NODE_MEMORY_MB)
     conf = SYSTEM_CONF
     conf.parent.mkdir(parents=True, exist_ok=True)
-    conf.write_text(MARK + f"""ClusterName=depthrefine-test
+    conf.write_text(
+        MARK
+        + f"""ClusterName=depthrefine-test
 SlurmctldHost={host}(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
@@ -116,10 +123,11 @@ GresTypes=gpu
 ReturnToService=2
 MpiDefault=none
 SlurmdParameters=config_overrides
-NodeName={host} NodeAddr=127.0.0.1 CPUs={os.cpu_count()} RealMemory={max(memory_mb - 1024, NODE_MEMORY_MB)} Gres=gpu:1 State=UNKNOWN
+NodeName={host} NodeAddr=127.0.0.1 CPUs={os.cpu_count()} RealMemory={real_memory_mb} Gres=gpu:1 State=UNKNOWN
 PartitionName={PARTITIONS[0]} Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 PartitionName={PARTITIONS[1]} Nodes=ALL MaxTime=INFINITE State=UP
-""")
+"""
+    )
     # A GPU GRES without a GPU: slurm only needs a device file to hand out; /dev/null stands in,
     # so a job asking for --gpus=1 is scheduled (and gets CUDA_VISIBLE_DEVICES=0).
     gres = conf.parent / "gres.conf"
@@ -131,8 +139,11 @@ PartitionName={PARTITIONS[1]} Nodes=ALL MaxTime=INFINITE State=UP
             MUNGE_SOCKET.parent.mkdir(parents=True, exist_ok=True)
             shutil.chown(MUNGE_SOCKET.parent, "munge", "munge")
             pidfile = MUNGE_SOCKET.parent / "munged-depthrefine-test.pid"  # munged runs as munge: its own folder
-            subprocess.run(["runuser", "-u", "munge", "--", "/usr/sbin/munged", f"--pid-file={pidfile}",
-                            "--force"], check=True, timeout=30)
+            subprocess.run(
+                ["runuser", "-u", "munge", "--", "/usr/sbin/munged", f"--pid-file={pidfile}", "--force"],
+                check=True,
+                timeout=30,
+            )
             started.append(_pid(pidfile))
         subprocess.run(["/usr/sbin/slurmctld", "-f", str(conf)], check=True, env=env, timeout=30)
         started.append(_pid(root / "slurmctld.pid"))
@@ -145,7 +156,9 @@ PartitionName={PARTITIONS[1]} Nodes=ALL MaxTime=INFINITE State=UP
                 break
             time.sleep(0.5)
         else:
-            raise RuntimeError(f"the test node did not become idle: {state}\n{(root / 'log/slurmctld.log').read_text()[-3000:]}")
+            raise RuntimeError(
+                f"the test node did not become idle: {state}\n{(root / 'log/slurmctld.log').read_text()[-3000:]}"
+            )
         yield env
     finally:
         subprocess.run(["scancel", "--user", "root"], env=env, capture_output=True)

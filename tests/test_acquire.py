@@ -10,8 +10,8 @@ import zipfile
 
 import pytest
 
-from depthrefine.acquire import acquire, read_manifest, sha256_file, source_kind
 from depthrefine.errors import DataError, SourceError
+from depthrefine.mocap.acquire import acquire, read_manifest, sha256_file, source_kind
 
 FILES = ["cmu-bvh/01_01.bvh", "cmu-bvh/actions/test_walking_1.bvh", "cmu-style-bvh/LocomotionFlat04_000.bvh"]
 

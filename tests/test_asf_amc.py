@@ -3,22 +3,38 @@
 import numpy as np
 import pytest
 
-from depthrefine.asf_amc import amc_joint_positions, read_amc, read_asf
-from depthrefine.bvh import read_bvh
 from depthrefine.errors import DataError
-from depthrefine.kinematics import CMU_UNIT_M, bvh_to_joints
+from depthrefine.mocap.asf_amc import amc_joint_positions, read_amc, read_asf
+from depthrefine.mocap.bvh import read_bvh
+from depthrefine.mocap.kinematics import CMU_UNIT_M, bvh_to_joints
 
 # BVH joint ← the ASF bone whose end it sits at.
 LOWER_BODY_AND_SPINE = {
-    "Hips": "root", "LeftUpLeg": "lhipjoint", "LeftLeg": "lfemur", "LeftFoot": "ltibia",
-    "LeftToeBase": "lfoot", "LeftToeBase_End": "ltoes", "RightUpLeg": "rhipjoint", "RightLeg": "rfemur",
-    "RightFoot": "rtibia", "RightToeBase": "rfoot", "RightToeBase_End": "rtoes",
-    "Spine": "lowerback", "Spine1": "upperback",
+    "Hips": "root",
+    "LeftUpLeg": "lhipjoint",
+    "LeftLeg": "lfemur",
+    "LeftFoot": "ltibia",
+    "LeftToeBase": "lfoot",
+    "LeftToeBase_End": "ltoes",
+    "RightUpLeg": "rhipjoint",
+    "RightLeg": "rfemur",
+    "RightFoot": "rtibia",
+    "RightToeBase": "rfoot",
+    "RightToeBase_End": "rtoes",
+    "Spine": "lowerback",
+    "Spine1": "upperback",
 }
 ABOVE_THORAX = {
-    "Neck": "thorax", "Neck1": "lowerneck", "Head": "upperneck", "Head_End": "head",
-    "LeftArm": "lclavicle", "LeftForeArm": "lhumerus", "LeftHand": "lradius",
-    "RightArm": "rclavicle", "RightForeArm": "rhumerus", "RightHand": "rradius",
+    "Neck": "thorax",
+    "Neck1": "lowerneck",
+    "Head": "upperneck",
+    "Head_End": "head",
+    "LeftArm": "lclavicle",
+    "LeftForeArm": "lhumerus",
+    "LeftHand": "lradius",
+    "RightArm": "rclavicle",
+    "RightForeArm": "rhumerus",
+    "RightHand": "rradius",
 }
 
 

@@ -6,9 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
-from depthrefine.bvh import read_bvh
 from depthrefine.errors import DataError
-from depthrefine.kinematics import euler_matrices, forward_kinematics
+from depthrefine.mocap.bvh import read_bvh
+from depthrefine.mocap.kinematics import euler_matrices, forward_kinematics
 
 TWO_JOINT = """HIERARCHY
 ROOT Hips
@@ -32,8 +32,12 @@ Frame Time: 0.0083333
 """
 
 
-def two_joint(tmp_path, rows, root_order="Zrotation Yrotation Xrotation", child_order="Zrotation Yrotation Xrotation", n=None):
-    text = TWO_JOINT.format(root_order=root_order, child_order=child_order, n=len(rows) if n is None else n, rows="\n".join(rows))
+def two_joint(
+    tmp_path, rows, root_order="Zrotation Yrotation Xrotation", child_order="Zrotation Yrotation Xrotation", n=None
+):
+    text = TWO_JOINT.format(
+        root_order=root_order, child_order=child_order, n=len(rows) if n is None else n, rows="\n".join(rows)
+    )
     path = tmp_path / "two.bvh"
     path.write_text(text)
     return path
@@ -90,7 +94,9 @@ def test_euler_matrices_match_scipy_intrinsic(order, angles):
     child_order=st.permutations(["Xrotation", "Yrotation", "Zrotation"]),
     values=st.lists(st.lists(st.floats(-170, 170), min_size=9, max_size=9), min_size=1, max_size=5),
 )
-def test_any_channel_order_round_trips_and_matches_per_frame_reference(tmp_path_factory, root_order, child_order, values):
+def test_any_channel_order_round_trips_and_matches_per_frame_reference(
+    tmp_path_factory, root_order, child_order, values
+):
     tmp = tmp_path_factory.mktemp("order")
     rows = [" ".join(f"{v:.6f}" for v in row) for row in values]
     path = two_joint(tmp, rows, " ".join(root_order), " ".join(child_order))
@@ -131,7 +137,9 @@ def test_truncated_file(tmp_path, bvh_01_01):
     text = bvh_01_01.read_text()
     path = tmp_path / "trunc.bvh"
     path.write_text(text[: len(text) - 500])  # cuts the last frame mid-row
-    with pytest.raises(DataError, match=r"trunc\.bvh, line \d+, frame \d+: \d+ values in this frame, but the hierarchy declares 96"):
+    with pytest.raises(
+        DataError, match=r"trunc\.bvh, line \d+, frame \d+: \d+ values in this frame, but the hierarchy declares 96"
+    ):
         read_bvh(path)
 
 
@@ -151,7 +159,9 @@ def test_fewer_frames_than_declared(tmp_path):
 @pytest.mark.parametrize("bad", ["nan", "inf", "-inf", "NaN"])
 def test_non_finite_values(tmp_path, bad):
     path = two_joint(tmp_path, ["0 0 0 0 0 0 0 0 0", f"0 0 0 0 0 0 0 {bad} 0"])
-    with pytest.raises(DataError, match=r"two\.bvh, line 20, frame 1: non-finite value in channel 7 \(Arm\.Yrotation\)"):
+    with pytest.raises(
+        DataError, match=r"two\.bvh, line 20, frame 1: non-finite value in channel 7 \(Arm\.Yrotation\)"
+    ):
         read_bvh(path)
 
 
@@ -179,11 +189,15 @@ def test_not_a_bvh_file(tmp_path):
 
 
 def test_unknown_channel_and_bad_offset(tmp_path):
-    text = TWO_JOINT.format(root_order="Zrotation Yrotation Wrotation", child_order="Zrotation Yrotation Xrotation", n=1, rows="0 " * 9)
+    text = TWO_JOINT.format(
+        root_order="Zrotation Yrotation Wrotation", child_order="Zrotation Yrotation Xrotation", n=1, rows="0 " * 9
+    )
     (tmp_path / "w.bvh").write_text(text)
     with pytest.raises(DataError, match=r"w\.bvh, line 5: unknown channel 'Wrotation'"):
         read_bvh(tmp_path / "w.bvh")
-    text = TWO_JOINT.format(root_order="Zrotation Yrotation Xrotation", child_order="Zrotation Yrotation Xrotation", n=1, rows="0 " * 9)
+    text = TWO_JOINT.format(
+        root_order="Zrotation Yrotation Xrotation", child_order="Zrotation Yrotation Xrotation", n=1, rows="0 " * 9
+    )
     (tmp_path / "o.bvh").write_text(text.replace("OFFSET 1 0 0", "OFFSET 1 zero 0"))
     with pytest.raises(DataError, match=r"o\.bvh, line 8: expected a number, found 'zero'"):
         read_bvh(tmp_path / "o.bvh")

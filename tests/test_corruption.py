@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 
-from depthrefine.bvh import read_bvh
-from depthrefine.corruption import CorruptionConfig, corrupt, facing_direction
-from depthrefine.kinematics import bvh_to_joints, resample
-from depthrefine.markersets import joints_to_markers
-from depthrefine.stages import limb_markers
+from depthrefine.markers.corruption import CorruptionConfig, corrupt, facing_direction
+from depthrefine.markers.markersets import joints_to_markers
+from depthrefine.markers.stages import limb_markers
+from depthrefine.mocap.bvh import read_bvh
+from depthrefine.mocap.kinematics import bvh_to_joints, resample
+from depthrefine.settings import config_section
 
 LIMBS = ["LeftLeg", "RightLeg", "LeftForeArm", "RightForeArm"]
 
@@ -20,7 +21,13 @@ def clip(bvh_01_01, opencap_set):
     groups = [m.frame for m in opencap_set.markers]
     tree = {n: (traj.names[p] if p >= 0 else None) for n, p in zip(traj.names, traj.parents)}
     pelvis = (names.index("LHip"), names.index("RHip"))
-    return {"world": world, "names": names, "groups": groups, "pelvis": pelvis, "limbs": limb_markers(groups, tree, LIMBS)}
+    return {
+        "world": world,
+        "names": names,
+        "groups": groups,
+        "pelvis": pelvis,
+        "limbs": limb_markers(groups, tree, LIMBS),
+    }
 
 
 def facing_mean_frames(clip, tolerance_deg=20.0):
@@ -35,8 +42,15 @@ def facing_mean_frames(clip, tolerance_deg=20.0):
 
 def run(clip, variant=0, seed=7, **cfg):
     return corrupt(
-        clip["world"], 60.0, clip="c", variant=variant, seed=seed, cfg=CorruptionConfig(**cfg),
-        pelvis=clip["pelvis"], groups=clip["groups"], limbs=clip["limbs"],
+        clip["world"],
+        60.0,
+        clip="c",
+        variant=variant,
+        seed=seed,
+        cfg=CorruptionConfig.from_dict(config_section("corruption", cfg)),
+        pelvis=clip["pelvis"],
+        groups=clip["groups"],
+        limbs=clip["limbs"],
     )
 
 
@@ -85,7 +99,7 @@ def test_depth_error_level_jitter_and_distal_gain(clip):
     errors = [run(clip, variant=v, **cfg) for v in range(4)]
     err = np.concatenate([(o["observed"] - o["true"])[:, :, 2] for o in errors])  # (F*4, M) metres
     gain = np.concatenate([np.full((1, err.shape[1]), 1.0)])
-    from depthrefine.corruption import distal_gains
+    from depthrefine.markers.corruption import distal_gains
 
     gain = distal_gains(clip["world"], clip["pelvis"], 0.6, 1.5)
     # total RMS per marker / gain = σ (the drift is slow, so allow for its sampling spread)

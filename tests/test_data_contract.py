@@ -6,9 +6,11 @@ import re
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-
-from depthrefine.stages import corruption_stage, kinematics_stage, markers_stage
 from conftest import REPO
+
+from depthrefine.markers.stages import corruption_stage, markers_stage
+from depthrefine.mocap.stages import kinematics_stage
+from depthrefine.settings import config_section
 
 DOC = (REPO / "docs" / "data.md").read_text()
 
@@ -26,7 +28,15 @@ def arrow_type(field, markers: int, joints: int | None = None) -> str:
     m = re.fullmatch(r"fixed_size_list<element: float>\[(\d+)\]", t)
     if m:
         width = int(m.group(1))
-        symbol = "3M" if width == 3 * markers else "3J" if width == 3 * joints else "9J" if width == 9 * joints else str(width)
+        symbol = (
+            "3M"
+            if width == 3 * markers
+            else "3J"
+            if width == 3 * joints
+            else "9J"
+            if width == 9 * joints
+            else str(width)
+        )
         return f"fixed_size_list<float>[{symbol}]"
     return t
 
@@ -34,10 +44,26 @@ def arrow_type(field, markers: int, joints: int | None = None) -> str:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, bvh_01_01):
     tmp = tmp_path_factory.mktemp("contract")
-    kinematics_stage(str(bvh_01_01), str(tmp / "j.parquet"), source="cmu-bvh/01_01.bvh", fps=60, unit_m=0.056444, drop_first="auto", min_frames=30)
-    markers_stage(str(tmp / "j.parquet"), str(tmp / "m.parquet"), markerset_path=str(REPO / "config/markersets/opencap.yaml"))
-    corruption_stage(str(tmp / "m.parquet"), str(tmp / "s.parquet"), trial="cmu-bvh/01_01", split="train", seed=1,
-                     corruption={"variants": 2, "flip_limbs": ["LeftLeg"]})
+    kinematics_stage(
+        str(bvh_01_01),
+        str(tmp / "j.parquet"),
+        source="cmu-bvh/01_01.bvh",
+        fps=60,
+        unit_m=0.056444,
+        drop_first="auto",
+        min_frames=30,
+    )
+    markers_stage(
+        str(tmp / "j.parquet"), str(tmp / "m.parquet"), markerset_path=str(REPO / "config/markersets/opencap.yaml")
+    )
+    corruption_stage(
+        str(tmp / "m.parquet"),
+        str(tmp / "s.parquet"),
+        trial="cmu-bvh/01_01",
+        split="train",
+        seed=1,
+        corruption=config_section("corruption", {"variants": 2, "flip_limbs": ["LeftLeg"]}),
+    )
     return tmp
 
 
@@ -47,8 +73,17 @@ def test_shard_schema_matches_the_doc(built):
     documented = doc_table("### Shards")
     written = {f.name: arrow_type(f, len(markers)) for f in schema}
     assert written == documented
-    assert list(written)[:9] == ["clip_id", "source", "frame", "fps", "camera_azimuth_deg", "camera_elevation_deg",
-                                 "noise_mm", "true_xyz", "observed_xyz"]
+    assert list(written)[:9] == [
+        "clip_id",
+        "source",
+        "frame",
+        "fps",
+        "camera_azimuth_deg",
+        "camera_elevation_deg",
+        "noise_mm",
+        "true_xyz",
+        "observed_xyz",
+    ]
     segments = json.loads(schema.metadata[b"segments"])
     assert len(markers) == 63 and all(a in markers and b in markers for a, b in segments)
     for key in ("markers", "segments", "markerset", "axes"):

@@ -5,8 +5,13 @@ import glob
 import numpy as np
 import pytest
 
-from depthrefine.bvh import read_bvh
-from depthrefine.kinematics import bvh_to_joints, is_reference_frame, resample, resample_ratio
+from depthrefine.mocap.bvh import read_bvh
+from depthrefine.mocap.kinematics import (
+    bvh_to_joints,
+    is_reference_frame,
+    resample,
+    resample_ratio,
+)
 
 
 def test_reference_frame_detected_only_where_present(data_dir, bvh_01_01):
@@ -28,7 +33,9 @@ def test_drop_first_frame_switch(bvh_01_01):
 
 def test_metres_and_standing_height(bvh_01_01):
     j = bvh_to_joints(read_bvh(bvh_01_01))
-    femur = np.linalg.norm(j.positions_m[:, j.names.index("LeftLeg")] - j.positions_m[:, j.names.index("LeftUpLeg")], axis=1)
+    femur = np.linalg.norm(
+        j.positions_m[:, j.names.index("LeftLeg")] - j.positions_m[:, j.names.index("LeftUpLeg")], axis=1
+    )
     assert femur == pytest.approx(0.4040, abs=2e-4)
     head = j.positions_m[:, j.names.index("Head_End"), 1]
     toes = j.positions_m[:, j.names.index("LeftToeBase_End"), 1]
@@ -60,4 +67,6 @@ def test_non_integer_resampling_keeps_bones_rigid(data_dir, fps):
     # the motion itself is preserved: compare with the original at coinciding times (every 12/… frames)
     step = {50: 12, 30: 4, 25: 24}[fps]
     k = {50: 5, 30: 1, 25: 5}[fps]
-    assert r.positions_m[::k][: len(j.positions_m[::step])] == pytest.approx(j.positions_m[::step][: len(r.positions_m[::k])], abs=1e-9)
+    assert r.positions_m[::k][: len(j.positions_m[::step])] == pytest.approx(
+        j.positions_m[::step][: len(r.positions_m[::k])], abs=1e-9
+    )

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from depthrefine import losses
+from depthrefine.model import losses
 
 
 def line(lengths):
@@ -32,10 +32,14 @@ def test_bone_loss():
 
 
 def test_flexion_and_rom():
-    xyz = torch.tensor([[[[0.0, 1, 0], [0, 0, 0], [0, -1, 0]], [[0.0, 1, 0], [0, 0, 0], [1, 0, 0]]]])  # straight, right angle
+    xyz = torch.tensor(
+        [[[[0.0, 1, 0], [0, 0, 0], [0, -1, 0]], [[0.0, 1, 0], [0, 0, 0], [1, 0, 0]]]]
+    )  # straight, right angle
     triplet = torch.tensor([[0, 1, 2]])
     assert losses.flexion(xyz, triplet)[0, :, 0].tolist() == pytest.approx([0.0, math.pi / 2], abs=1e-4)
-    bent = torch.tensor([[[[0.0, 1, 0], [0, 0, 0], [math.sin(math.radians(10)), math.cos(math.radians(10)), 0]]]])  # 170°
+    bent = torch.tensor(
+        [[[[0.0, 1, 0], [0, 0, 0], [math.sin(math.radians(10)), math.cos(math.radians(10)), 0]]]]
+    )  # 170°
     limit = torch.tensor([[0.0, math.radians(160)]])
     assert losses.rom_loss(bent, triplet, limit).item() == pytest.approx(math.radians(10) ** 2, rel=1e-3)
     assert losses.rom_loss(xyz, triplet, limit).item() == 0.0
@@ -65,14 +69,23 @@ def test_symmetry_and_smooth():
 
 def test_total_loss_weights_and_terms():
     batch = {
-        "x": torch.zeros(2, 3, 4, 3), "true": torch.zeros(2, 3, 4, 3), "dz": torch.zeros(2, 3, 4),
-        "ref_len": torch.ones(2, 1), "up": torch.tensor([[0.0, -1, 0]] * 2), "floor": torch.full((2,), -5.0),
+        "x": torch.zeros(2, 3, 4, 3),
+        "true": torch.zeros(2, 3, 4, 3),
+        "dz": torch.zeros(2, 3, 4),
+        "ref_len": torch.ones(2, 1),
+        "up": torch.tensor([[0.0, -1, 0]] * 2),
+        "floor": torch.full((2,), -5.0),
         "contact": torch.zeros(2, 3, 1, dtype=torch.bool),
     }
     batch["x"][..., 1, 0] = 1.0
     batch["true"][..., 1, 0] = 1.0
-    index = {"segments": torch.tensor([[0, 1]]), "symmetric": torch.zeros(0, 2, 2, dtype=torch.long),
-             "limits": torch.zeros(0, 3, dtype=torch.long), "limit_range": torch.zeros(0, 2), "feet": torch.tensor([2])}
+    index = {
+        "segments": torch.tensor([[0, 1]]),
+        "symmetric": torch.zeros(0, 2, 2, dtype=torch.long),
+        "limits": torch.zeros(0, 3, dtype=torch.long),
+        "limit_range": torch.zeros(0, 2),
+        "feet": torch.tensor([2]),
+    }
     total, terms = losses.total_loss(torch.zeros(2, 3, 4), batch, index, {"depth": 1.0})
     assert set(terms) == set(losses.TERMS) and total.item() == 0.0
     total, _ = losses.total_loss(torch.full((2, 3, 4), 0.01), batch, index, {"depth": 2.0, "smooth": 5.0})

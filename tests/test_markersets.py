@@ -4,25 +4,78 @@ import glob
 
 import numpy as np
 import pytest
-
-from depthrefine.bvh import read_bvh
-from depthrefine.kinematics import JointTrajectories, bvh_to_joints, resample
-from depthrefine.markersets import joints_to_markers, load_markerset
 from conftest import REPO
 
+from depthrefine.markers.markersets import joints_to_markers, load_markerset
+from depthrefine.mocap.bvh import read_bvh
+from depthrefine.mocap.kinematics import JointTrajectories, bvh_to_joints, resample
+
 OPENCAP_ANATOMICAL = [
-    "r.ASIS_study", "L.ASIS_study", "r.PSIS_study", "L.PSIS_study", "r_knee_study", "r_mknee_study",
-    "r_ankle_study", "r_mankle_study", "r_toe_study", "r_5meta_study", "r_calc_study", "L_knee_study",
-    "L_mknee_study", "L_ankle_study", "L_mankle_study", "L_toe_study", "L_calc_study", "L_5meta_study",
-    "r_shoulder_study", "L_shoulder_study", "C7_study", "r_thigh1_study", "r_thigh2_study", "r_thigh3_study",
-    "L_thigh1_study", "L_thigh2_study", "L_thigh3_study", "r_sh1_study", "r_sh2_study", "r_sh3_study",
-    "L_sh1_study", "L_sh2_study", "L_sh3_study", "RHJC_study", "LHJC_study", "r_lelbow_study",
-    "r_melbow_study", "r_lwrist_study", "r_mwrist_study", "L_lelbow_study", "L_melbow_study",
-    "L_lwrist_study", "L_mwrist_study",
+    "r.ASIS_study",
+    "L.ASIS_study",
+    "r.PSIS_study",
+    "L.PSIS_study",
+    "r_knee_study",
+    "r_mknee_study",
+    "r_ankle_study",
+    "r_mankle_study",
+    "r_toe_study",
+    "r_5meta_study",
+    "r_calc_study",
+    "L_knee_study",
+    "L_mknee_study",
+    "L_ankle_study",
+    "L_mankle_study",
+    "L_toe_study",
+    "L_calc_study",
+    "L_5meta_study",
+    "r_shoulder_study",
+    "L_shoulder_study",
+    "C7_study",
+    "r_thigh1_study",
+    "r_thigh2_study",
+    "r_thigh3_study",
+    "L_thigh1_study",
+    "L_thigh2_study",
+    "L_thigh3_study",
+    "r_sh1_study",
+    "r_sh2_study",
+    "r_sh3_study",
+    "L_sh1_study",
+    "L_sh2_study",
+    "L_sh3_study",
+    "RHJC_study",
+    "LHJC_study",
+    "r_lelbow_study",
+    "r_melbow_study",
+    "r_lwrist_study",
+    "r_mwrist_study",
+    "L_lelbow_study",
+    "L_melbow_study",
+    "L_lwrist_study",
+    "L_mwrist_study",
 ]
 VIDEO_KEYPOINTS = [
-    "Neck", "RShoulder", "LShoulder", "RElbow", "LElbow", "RWrist", "LWrist", "midHip", "RHip", "LHip",
-    "RKnee", "LKnee", "RAnkle", "LAnkle", "RHeel", "LHeel", "RBigToe", "LBigToe", "RSmallToe", "LSmallToe",
+    "Neck",
+    "RShoulder",
+    "LShoulder",
+    "RElbow",
+    "LElbow",
+    "RWrist",
+    "LWrist",
+    "midHip",
+    "RHip",
+    "LHip",
+    "RKnee",
+    "LKnee",
+    "RAnkle",
+    "LAnkle",
+    "RHeel",
+    "LHeel",
+    "RBigToe",
+    "LBigToe",
+    "RSmallToe",
+    "LSmallToe",
 ]
 
 
@@ -37,14 +90,16 @@ def test_opencap_set_has_the_43_anatomical_and_20_video_markers(opencap_set):
 def test_offsets_are_scaled_by_segment_length():
     # Two joints 0.5 m apart; a marker offset [0.1, 0, 0] x L on the first, rotated 90° about y.
     ms = load_markerset(REPO / "config" / "markersets" / "video_keypoints.yaml")
-    from depthrefine.markersets import MarkerDef, MarkerSet
+    from depthrefine.markers.markersets import MarkerDef, MarkerSet
 
     marker = MarkerDef("m", ("A",), (1.0,), "A", ("A", "B"), (0.1, 0.0, 0.0))
     mid = MarkerDef("mid", ("A", "B"), (0.5, 0.5), "A", None, (0.0, 0.0, 0.0))
     ms = MarkerSet("t", "t", (marker, mid), (), (), (), {})
     rot_y90 = np.array([[0, 0, 1], [0, 1, 0], [-1, 0, 0]], dtype=float)
     traj = JointTrajectories(
-        names=("A", "B"), parents=np.array([-1, 0]), fps=60.0,
+        names=("A", "B"),
+        parents=np.array([-1, 0]),
+        fps=60.0,
         positions_m=np.array([[[1.0, 1.0, 1.0], [1.0, 0.5, 1.0]]]),
         rotations=np.array([[rot_y90, rot_y90]]),
         rest_positions_m=np.array([[0.0, 1.0, 0.0], [0.0, 0.5, 0.0]]),
@@ -55,7 +110,9 @@ def test_offsets_are_scaled_by_segment_length():
 
 
 def test_segments_are_rigid_on_real_motion(data_dir, opencap_set):
-    files = sorted(glob.glob(str(data_dir / "cmu-bvh" / "actions" / "*.bvh")))[::12] + [str(data_dir / "cmu-bvh" / "01_01.bvh")]
+    files = sorted(glob.glob(str(data_dir / "cmu-bvh" / "actions" / "*.bvh")))[::12] + [
+        str(data_dir / "cmu-bvh" / "01_01.bvh")
+    ]
     idx = opencap_set.segment_indices()
     for path in files:
         xyz = joints_to_markers(resample(bvh_to_joints(read_bvh(path)), 60), opencap_set)

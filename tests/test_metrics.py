@@ -3,15 +3,21 @@
 import numpy as np
 import pytest
 
-from depthrefine import metrics
-from depthrefine.filters import butterworth_depth, savgol_depth
-from depthrefine.windows import MarkerIndex
+from depthrefine.evaluation import metrics
+from depthrefine.evaluation.filters import butterworth_depth, savgol_depth
+from depthrefine.markers.index import MarkerIndex
 
 # markers: 0 left hip, 1 right hip, 2 knee, 3 foot
 INDEX = MarkerIndex(
-    names=["LHip", "RHip", "Knee", "Foot"], pelvis=np.array([0, 1]), pelvis_back=np.array([], dtype=np.int64),
-    segments=np.array([[0, 2], [2, 3]]), bones=np.array([[0, 2], [2, 3]]), symmetric=np.zeros((0, 2, 2), dtype=np.int64),
-    limits=np.zeros((0, 3), dtype=np.int64), limit_range_rad=np.zeros((0, 2), dtype=np.float32), feet=np.array([3]),
+    names=["LHip", "RHip", "Knee", "Foot"],
+    pelvis=np.array([0, 1]),
+    pelvis_back=np.array([], dtype=np.int64),
+    segments=np.array([[0, 2], [2, 3]]),
+    bones=np.array([[0, 2], [2, 3]]),
+    symmetric=np.zeros((0, 2, 2), dtype=np.int64),
+    limits=np.zeros((0, 3), dtype=np.int64),
+    limit_range_rad=np.zeros((0, 2), dtype=np.float32),
+    feet=np.array([3]),
 )
 UP = np.array([0.0, -1.0, 0.0])
 

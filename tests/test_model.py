@@ -3,11 +3,16 @@
 import pytest
 import torch
 
-from depthrefine.model import DepthRefiner, ModelConfig
+from depthrefine.model.network import DepthRefiner, ModelConfig
+from depthrefine.settings import config_section
+
+
+def config(num_markers, **overrides):
+    return ModelConfig.from_dict({**config_section("model", overrides), "num_markers": num_markers})
 
 
 def test_shapes_and_identity_start():
-    model = DepthRefiner(ModelConfig(num_markers=20, window=9, heads=2, layers=2, dim=32))
+    model = DepthRefiner(config(20, window=9, heads=2, layers=2, dim=32))
     x = torch.randn(4, 9, 20, 3)
     dz = model(x)
     assert dz.shape == (4, 9, 20)
@@ -16,7 +21,7 @@ def test_shapes_and_identity_start():
 
 def test_padding_mask_hides_frames():
     torch.manual_seed(0)
-    model = DepthRefiner(ModelConfig(num_markers=5, window=5, heads=1, layers=1, dim=16, dropout=0.0)).eval()
+    model = DepthRefiner(config(5, window=5, heads=1, layers=1, dim=16, dropout=0.0)).eval()
     torch.nn.init.normal_(model.head.weight)
     x = torch.randn(1, 5, 5, 3)
     mask = torch.tensor([[True, False, False, False, False]])
@@ -28,10 +33,10 @@ def test_padding_mask_hides_frames():
 
 
 def test_wrong_window_and_config_errors():
-    model = DepthRefiner(ModelConfig(num_markers=20, window=9, heads=2, layers=1, dim=32))
+    model = DepthRefiner(config(20, window=9, heads=2, layers=1, dim=32))
     with pytest.raises(ValueError, match="expected windows of 9 frames × 20 markers, got 7 × 20"):
         model(torch.zeros(1, 7, 20, 3))
     with pytest.raises(ValueError, match="must be odd"):
-        ModelConfig(num_markers=3, window=10)
+        config(3, window=10)
     with pytest.raises(ValueError, match="divisible"):
-        ModelConfig(num_markers=3, dim=30, heads=4)
+        config(3, dim=30, heads=4)

@@ -10,10 +10,10 @@ import subprocess
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-
-from depthrefine.capture import write_trc_camera
-from depthrefine.trc import read_trc
 from workflow_helpers import make_workdir, planned_jobs, snakemake
+
+from depthrefine.capture.recording import write_trc_camera
+from depthrefine.capture.trc import read_trc
 
 pytestmark = pytest.mark.slow
 VIDEOS = ("walk-lab-cam01", "outdoor-two-people")
@@ -26,14 +26,23 @@ def run(tmp_path_factory, data_dir):
     (tmp / "markers").mkdir()
     for name in VIDEOS:
         os.symlink(data_dir / "videos" / f"{name}.mp4", tmp / "videos" / f"{name}.mp4")
-    workdir = make_workdir(tmp / "wf", {
-        # Locomotion only, so that training the BlazePose model on demand stays short.
-        "cmu": {"source": str(data_dir),
-                "include": ["cmu-bvh/actions/*_walking_*.bvh", "cmu-bvh/actions/*_running_*.bvh", "cmu-style-bvh/*.bvh"]},
-        "videos_dir": str(tmp / "videos"),
-        "markers_dir": str(tmp / "markers"),
-        "pose_model": str(data_dir.parent / "models" / "pose_landmarker_full.task"),
-    })
+    workdir = make_workdir(
+        tmp / "wf",
+        {
+            # Locomotion only, so that training the BlazePose model on demand stays short.
+            "cmu": {
+                "source": str(data_dir),
+                "include": [
+                    "cmu-bvh/actions/*_walking_*.bvh",
+                    "cmu-bvh/actions/*_running_*.bvh",
+                    "cmu-style-bvh/*.bvh",
+                ],
+            },
+            "videos_dir": str(tmp / "videos"),
+            "markers_dir": str(tmp / "markers"),
+            "pose_model": str(data_dir.parent / "models" / "pose_landmarker_full.task"),
+        },
+    )
     snakemake(workdir, "recordings")
     return workdir, tmp
 
@@ -65,14 +74,20 @@ def test_two_people_one_followed(run):
     assert cap["fps_in"] == 30 and cap["video"]["max_people"] == 2 and cap["video"]["frames"] == 230
     assert cap["video"]["frames_with_person"] > 120  # the woman crossing the lawn, ~4.6 s of 7.7 s
     lab = report(run[0], "walk-lab-cam01")["capture"]
-    assert lab["fps_in"] == 60 and lab["video"]["frames_with_person"] == 100 and lab["trimmed_frames"] == {"start": 0, "end": 0}
+    assert (
+        lab["fps_in"] == 60
+        and lab["video"]["frames_with_person"] == 100
+        and lab["trimmed_frames"] == {"start": 0, "end": 0}
+    )
 
 
 def test_marker_outputs_follow_the_observations_schema(run):
     workdir = run[0]
     raw = pq.read_table(workdir / "results/markers/walk-lab-cam01.parquet")
     refined = pq.read_table(workdir / "results/refined/walk-lab-cam01.parquet")
-    assert "true_xyz" not in refined.column_names and {"observed_xyz", "refined_xyz", "filled"} <= set(refined.column_names)
+    assert "true_xyz" not in refined.column_names and {"observed_xyz", "refined_xyz", "filled"} <= set(
+        refined.column_names
+    )
     meta = {k.decode(): v.decode() for k, v in refined.schema.metadata.items()}
     assert meta["markerset"] == "blazepose" and meta["axes"].startswith("camera: x right, y down, z forward")
     obs = np.array(refined.column("observed_xyz").to_pylist()).reshape(refined.num_rows, 18, 3)
@@ -137,7 +152,11 @@ def test_reports_rerun_on_config_and_model_changes(run):
     gaps = workdir / "gaps.yaml"
     gaps.write_text("gap_fill_s: 0.3\n")
     assert planned_jobs(snakemake(workdir, "-n", "recordings", extra_config=gaps)) == {
-        "recording_markers": 2, "refine_recording": 2, "recording_report": 2, "recordings_index": 1, "recordings": 1
+        "recording_markers": 2,
+        "refine_recording": 2,
+        "recording_report": 2,
+        "recordings_index": 1,
+        "recordings": 1,
     }
     import torch
 
@@ -146,7 +165,10 @@ def test_reports_rerun_on_config_and_model_changes(run):
     next(iter(ckpt["model"].values())).add_(1e-3)
     torch.save(ckpt, model)
     assert planned_jobs(snakemake(workdir, "-n", "recordings")) == {
-        "refine_recording": 2, "recording_report": 2, "recordings_index": 1, "recordings": 1
+        "refine_recording": 2,
+        "recording_report": 2,
+        "recordings_index": 1,
+        "recordings": 1,
     }
     snakemake(workdir, "recordings")
 
@@ -170,7 +192,10 @@ def test_marker_files_and_their_errors(run):
     keep = [i for i, n in enumerate(raw.markers) if "Hip" not in n]
     write_trc_camera(tmp / "markers" / "nohips.trc", raw.xyz[:, keep], [raw.markers[i] for i in keep], 60.0)
     result = snakemake(workdir, "results/eval/nohips.html", check=False)
-    assert result.returncode != 0 and "nohips.trc: marker set mismatch: markers ['midHip', 'RHip', 'LHip']" in result.stderr
+    assert (
+        result.returncode != 0
+        and "nohips.trc: marker set mismatch: markers ['midHip', 'RHip', 'LHip']" in result.stderr
+    )
     assert not (workdir / "results/eval/nohips.html").exists()
 
     result = snakemake(workdir, "results/eval/nobody.html", check=False)

@@ -4,19 +4,19 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import REPO
-from depthrefine.capture import markers_from_file, read_marker_file
+
+from depthrefine.capture.floor import fit_floor
+from depthrefine.capture.pose import follow_one_person, video_info
+from depthrefine.capture.recording import markers_from_file, read_marker_file
+from depthrefine.capture.sequence import fill_gaps, resample
+from depthrefine.capture.sources import find_recordings, marker_file_markerset
+from depthrefine.capture.trc import Trc, read_trc, write_trc
 from depthrefine.errors import DataError
-from depthrefine.floor import fit_floor
-from depthrefine.markersets import load_markerset
-from depthrefine.metrics import observed_metrics
-from depthrefine.recordings import find_recordings, marker_file_markerset
-from depthrefine.sequence import fill_gaps, resample
+from depthrefine.evaluation.metrics import observed_metrics
+from depthrefine.markers.index import MarkerIndex
+from depthrefine.markers.markersets import load_markerset
 from depthrefine.tables import read_observations
-from depthrefine.trc import Trc, read_trc, write_trc
-from depthrefine.video import follow_one_person, video_info
-from depthrefine.windows import MarkerIndex
 
 BLAZEPOSE = REPO / "config" / "markersets" / "blazepose.yaml"
 
@@ -38,7 +38,9 @@ def test_blazepose_set_maps_every_marker_to_landmarks(blazepose):
 def test_a_landmark_mapping_must_cover_the_set(tmp_path):
     text = BLAZEPOSE.read_text().replace("    RBigToe: [32]", "")
     (tmp_path / "bad.yaml").write_text(text)
-    with pytest.raises(ValueError, match=r"bad.yaml: 'landmarks' must map exactly the set's markers \(missing \['RBigToe'\]"):
+    with pytest.raises(
+        ValueError, match=r"bad.yaml: 'landmarks' must map exactly the set's markers \(missing \['RBigToe'\]"
+    ):
         load_markerset(tmp_path / "bad.yaml")
 
 
@@ -103,11 +105,17 @@ def test_the_floor_is_fitted_as_a_tilted_plane():
 
 def test_observed_metrics_on_a_clean_and_a_sunken_walker(blazepose):
     xyz, up = _walker()
-    index = MarkerIndex(names=["LHip", "RHip", "LHeel", "LBigToe", "RHeel", "RBigToe"], pelvis=np.array([0, 1]),
-                        pelvis_back=np.array([], dtype=np.int64), segments=np.array([[2, 3], [4, 5]]),
-                        bones=np.array([[2, 3], [4, 5]]), symmetric=np.zeros((0, 2, 2), dtype=np.int64),
-                        limits=np.zeros((0, 3), dtype=np.int64), limit_range_rad=np.zeros((0, 2)),
-                        feet=np.arange(2, 6))
+    index = MarkerIndex(
+        names=["LHip", "RHip", "LHeel", "LBigToe", "RHeel", "RBigToe"],
+        pelvis=np.array([0, 1]),
+        pelvis_back=np.array([], dtype=np.int64),
+        segments=np.array([[2, 3], [4, 5]]),
+        bones=np.array([[2, 3], [4, 5]]),
+        symmetric=np.zeros((0, 2, 2), dtype=np.int64),
+        limits=np.zeros((0, 3), dtype=np.int64),
+        limit_range_rad=np.zeros((0, 2)),
+        feet=np.arange(2, 6),
+    )
     clean = observed_metrics(xyz, index)
     assert clean["ground_violation_pct"] < 1.0 and 0.19 < clean["hip_width_m"] < 0.21
     assert clean["pelvis_rom_deg"]["obliquity"] < 8.0 and clean["bone_cv"] < 0.02  # 2 mm noise on a 0.2 m pelvis: ±0.8°
@@ -145,8 +153,18 @@ def test_following_one_person_through_order_swaps_and_gaps():
 def _trc(path, names, xyz_m, fps=60.0, units="mm"):
     n = len(xyz_m)
     scale = {"mm": 1000.0, "m": 1.0}[units]
-    write_trc(Trc(names, np.arange(1, n + 1), np.arange(n) / fps, xyz_m * scale, units, fps,
-                  {"DataRate": f"{fps:g}", "NumMarkers": str(len(names)), "Units": units}), path)
+    write_trc(
+        Trc(
+            names,
+            np.arange(1, n + 1),
+            np.arange(n) / fps,
+            xyz_m * scale,
+            units,
+            fps,
+            {"DataRate": f"{fps:g}", "NumMarkers": str(len(names)), "Units": units},
+        ),
+        path,
+    )
     return path
 
 
@@ -157,8 +175,16 @@ def test_trc_input_with_aliases_axes_and_gaps(tmp_path, blazepose):
     xyz[40:44, 2] = np.nan  # a short gap, filled
     src = _trc(tmp_path / "walk.trc", names, xyz, fps=30.0)
     out = tmp_path / "out"
-    info = markers_from_file(str(src), str(BLAZEPOSE), str(out / "m.parquet"), str(out / "m.trc"), str(out / "m.png"),
-                             fps=60.0, gap_fill_s=0.2, axes="x,-z,y")
+    info = markers_from_file(
+        str(src),
+        str(BLAZEPOSE),
+        str(out / "m.parquet"),
+        str(out / "m.trc"),
+        str(out / "m.png"),
+        fps=60.0,
+        gap_fill_s=0.2,
+        axes="x,-z,y",
+    )
     observed, refined, table, meta = read_observations(out / "m.parquet")
     assert observed.shape == (179, 18, 3) and refined is None and "true_xyz" not in table.column_names
     assert json.loads(meta["markers"]) == blazepose.names and meta["markerset"] == "blazepose"
@@ -177,8 +203,15 @@ def test_trc_with_missing_markers_or_long_gaps_is_refused(tmp_path, blazepose):
     xyz[30:60, 3] = np.nan
     src = _trc(tmp_path / "gappy.trc", blazepose.names, xyz)
     with pytest.raises(DataError, match=r"gappy.trc: marker 'RElbow' is missing for 30 frames"):
-        markers_from_file(str(src), str(BLAZEPOSE), str(tmp_path / "o.parquet"), str(tmp_path / "o.trc"),
-                          str(tmp_path / "o.png"), fps=60.0, gap_fill_s=0.2)
+        markers_from_file(
+            str(src),
+            str(BLAZEPOSE),
+            str(tmp_path / "o.parquet"),
+            str(tmp_path / "o.trc"),
+            str(tmp_path / "o.png"),
+            fps=60.0,
+            gap_fill_s=0.2,
+        )
     assert not list(tmp_path.glob("o.*"))  # nothing half-written
 
 

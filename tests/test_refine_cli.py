@@ -6,11 +6,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from depthrefine.capture.trc import Trc, read_trc, write_trc
 from depthrefine.cli import main, parse_axes
-from depthrefine.dataset import read_shard_clips
-from depthrefine.refine import load_model, refine_sequence
+from depthrefine.model.dataset import read_shard_clips
+from depthrefine.model.refine import load_model, refine_sequence
 from depthrefine.tables import column_xyz
-from depthrefine.trc import Trc, read_trc, write_trc
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +27,25 @@ def make_trc(clip, markers, path, extra=True):
     if extra:
         xyz = np.concatenate([xyz, np.full((len(xyz), 1, 3), 7.0)], axis=1)
     n = len(xyz)
-    trc = Trc(names, np.arange(1, n + 1), np.arange(n) / 60.0, xyz, "mm", 60.0,
-              {"DataRate": "60", "CameraRate": "60", "NumFrames": str(n), "NumMarkers": str(len(names)), "Units": "mm",
-               "OrigDataRate": "60", "OrigDataStartFrame": "1", "OrigNumFrames": str(n)},
-              f"PathFileType\t4\t(X/Y/Z)\t{path.name}")
+    trc = Trc(
+        names,
+        np.arange(1, n + 1),
+        np.arange(n) / 60.0,
+        xyz,
+        "mm",
+        60.0,
+        {
+            "DataRate": "60",
+            "CameraRate": "60",
+            "NumFrames": str(n),
+            "NumMarkers": str(len(names)),
+            "Units": "mm",
+            "OrigDataRate": "60",
+            "OrigDataStartFrame": "1",
+            "OrigNumFrames": str(n),
+        },
+        f"PathFileType\t4\t(X/Y/Z)\t{path.name}",
+    )
     write_trc(trc, path)
     return trc
 
@@ -71,7 +86,7 @@ def test_cli_refines_a_trc_and_keeps_everything_else(tmp_path, tiny_model, test_
     moved = np.abs(b.xyz[:, :-1, 2] - a.xyz[:, :-1, 2])
     assert moved.max() > 0.1  # depth refined (mm)
     loaded = load_model(tiny_model)
-    expected = refine_sequence(loaded, clip.observed) * 1000
+    expected = refine_sequence(loaded, clip.observed, fps=60.0) * 1000
     assert np.allclose(b.xyz[:, :-1], expected, atol=1e-3)
 
 
@@ -110,19 +125,19 @@ def test_an_untrained_model_returns_the_front_end_output(test_clip):
     """The zero-initialised head predicts Δz = 0, so the refined depth is the fixed 6 Hz
     front end's; with the front end off, the input comes back unchanged."""
     import torch
+    from conftest import REPO, tiny_model_config
 
-    from depthrefine.filters import butterworth_depth
-    from depthrefine.markersets import load_markerset
-    from depthrefine.model import DepthRefiner, ModelConfig
-    from depthrefine.refine import LoadedModel
-    from depthrefine.windows import MarkerIndex
-    from conftest import REPO
+    from depthrefine.evaluation.filters import butterworth_depth
+    from depthrefine.markers.index import MarkerIndex
+    from depthrefine.markers.markersets import load_markerset
+    from depthrefine.model.network import DepthRefiner, ModelConfig
+    from depthrefine.model.refine import LoadedModel
 
     clip, markers, _ = test_clip
     index = MarkerIndex.from_markerset(load_markerset(REPO / "config/markersets/opencap.yaml"), markers)
     for hz in (6.0, None):
-        cfg = ModelConfig(num_markers=len(markers), window=11, heads=2, layers=1, dim=16, input_lowpass_hz=hz)
-        loaded = LoadedModel(DepthRefiner(cfg).eval(), index, 11, torch.device("cpu"), "untrained", hz)
+        cfg = ModelConfig.from_dict({**tiny_model_config(dim=16, input_lowpass_hz=hz), "num_markers": len(markers)})
+        loaded = LoadedModel(DepthRefiner(cfg).eval(), index, 11, torch.device("cpu"), "untrained", 60.0, hz)
         out = refine_sequence(loaded, clip.observed, fps=60.0)
         expected = butterworth_depth(clip.observed, 60.0, 6.0) if hz else clip.observed
         assert np.allclose(out, expected, atol=1e-5)

@@ -12,7 +12,6 @@ import sys
 
 import pytest
 import yaml
-
 from conftest import REPO
 from slurm_cluster import missing_requirements, slurm_cluster
 from workflow_helpers import make_workdir
@@ -26,10 +25,15 @@ def overrides(data_dir, tmp):
     (tmp / "videos").mkdir()
     os.symlink(data_dir / "videos" / "walk-lab-cam01.mp4", tmp / "videos" / "walk-lab-cam01.mp4")
     return {
-        "cmu": {"source": str(data_dir), "include": ["cmu-bvh/actions/train_walking_1.bvh",
-                                                    "cmu-bvh/actions/train_walking_2.bvh",
-                                                    "cmu-bvh/actions/train_running_1.bvh",
-                                                    "cmu-bvh/actions/test_walking_1.bvh"]},
+        "cmu": {
+            "source": str(data_dir),
+            "include": [
+                "cmu-bvh/actions/train_walking_1.bvh",
+                "cmu-bvh/actions/train_walking_2.bvh",
+                "cmu-bvh/actions/train_running_1.bvh",
+                "cmu-bvh/actions/test_walking_1.bvh",
+            ],
+        },
         "split": {"val_patterns": ["cmu-bvh/actions/train_walking_2"]},
         "videos_dir": str(tmp / "videos"),
         "markers_dir": str(tmp / "markers"),
@@ -39,8 +43,18 @@ def overrides(data_dir, tmp):
 
 
 def profile_run(workdir, env, *args, timeout=1200):
-    cmd = [sys.executable, "-m", "snakemake", "--workflow-profile", "profiles/slurm", "--configfile",
-           "config/config.yaml", "test.yaml", "--nocolor", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--workflow-profile",
+        "profiles/slurm",
+        "--configfile",
+        "config/config.yaml",
+        "test.yaml",
+        "--nocolor",
+        *args,
+    ]
     return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -65,8 +79,17 @@ def test_every_rule_declares_its_requests_or_is_local():
             rules.append(name)
             if "localrule: True" not in body:
                 assert "threads:" in body and "mem_mb=" in body and "runtime=" in body, f"{path.name}: rule {name}"
-    assert {"acquire_cmu", "joints", "world_markers", "corrupt", "train_model", "heldout_report",
-            "recording_markers", "refine_recording", "recording_report"} <= set(rules)
+    assert {
+        "acquire_cmu",
+        "joints",
+        "world_markers",
+        "corrupt",
+        "train_model",
+        "heldout_report",
+        "recording_markers",
+        "refine_recording",
+        "recording_report",
+    } <= set(rules)
 
 
 def test_dry_run_with_the_profile_shows_every_rules_requests(tmp_path, data_dir):
@@ -74,8 +97,14 @@ def test_dry_run_with_the_profile_shows_every_rules_requests(tmp_path, data_dir)
     result = profile_run(workdir, os.environ, "-n", TARGET, "train")
     assert result.returncode == 0, result.stderr[-3000:]
     res = dry_run_resources(result.stdout + result.stderr)
-    assert {"acquire_cmu", "train_model", "recording_markers", "refine_recording", "recording_report",
-            "heldout_report"} <= set(res)
+    assert {
+        "acquire_cmu",
+        "train_model",
+        "recording_markers",
+        "refine_recording",
+        "recording_report",
+        "heldout_report",
+    } <= set(res)
     profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
     assert profile["executor"] == "slurm"
     default = REPO / "profiles/default/config.yaml"  # loaded automatically: never an executor there
@@ -105,8 +134,17 @@ def test_a_small_workflow_runs_through_sbatch(cluster, tmp_path, data_dir):
     root, env = cluster
     workdir = make_workdir(tmp_path / "wf", overrides(data_dir, tmp_path))
     # Without accounting (no slurmdbd), sacct refuses: job status comes from squeue.
-    result = profile_run(workdir, env, "--slurm-no-account", "--slurm-status-command", "squeue",
-                         "--slurm-keep-successful-logs", "--slurm-init-seconds-before-status-checks", "5", TARGET)
+    result = profile_run(
+        workdir,
+        env,
+        "--slurm-no-account",
+        "--slurm-status-command",
+        "squeue",
+        "--slurm-keep-successful-logs",
+        "--slurm-init-seconds-before-status-checks",
+        "5",
+        TARGET,
+    )
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-6000:]
     assert (workdir / TARGET).is_file()
@@ -121,8 +159,16 @@ def test_a_small_workflow_runs_through_sbatch(cluster, tmp_path, data_dir):
         else:
             assert int(jobid) in submitted, f"{rule} (job {jobid}) did not go through sbatch"
     cluster_rules = {rule for rule, _ in executed if rule not in LOCAL_RULES}
-    assert {"acquire_cmu", "joints", "world_markers", "corrupt", "train_model", "recording_markers",
-            "refine_recording", "recording_report"} <= cluster_rules
+    assert {
+        "acquire_cmu",
+        "joints",
+        "world_markers",
+        "corrupt",
+        "train_model",
+        "recording_markers",
+        "refine_recording",
+        "recording_report",
+    } <= cluster_rules
     # … matches the controller's: each was a batch submission it accepted and ran to completion …
     controller = (root / "log" / "slurmctld.log").read_text()
     accepted = {int(i) for i in re.findall(r"_slurm_rpc_submit_batch_job: JobId=(\d+)", controller)}

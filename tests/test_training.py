@@ -4,14 +4,17 @@ import json
 
 import pytest
 import torch
-
-from depthrefine.dataset import WindowStream
-from depthrefine.losses import total_loss
-from depthrefine.markersets import load_markerset
-from depthrefine.model import DepthRefiner, ModelConfig
-from depthrefine.train import DEFAULT_WEIGHTS, lr_factor, marker_tensors, train
-from depthrefine.windows import MarkerIndex
 from conftest import REPO, TINY_MODEL, TINY_TRAIN
+
+from depthrefine.markers.index import MarkerIndex
+from depthrefine.markers.markersets import load_markerset
+from depthrefine.model.dataset import WindowStream
+from depthrefine.model.losses import total_loss
+from depthrefine.model.network import DepthRefiner, ModelConfig
+from depthrefine.model.train import lr_factor, marker_tensors, train
+from depthrefine.settings import defaults
+
+DEFAULT_WEIGHTS = defaults()["loss_weights"]
 
 OPENCAP = str(REPO / "config/markersets/opencap.yaml")
 
@@ -36,7 +39,7 @@ def test_a_few_steps_lower_the_loss(small_shards):
     index, paths = index_and_paths(small_shards)
     torch.manual_seed(0)
     batch = next(iter(WindowStream(paths, index, 11, 64, shuffle=True, seed=2)))
-    model = DepthRefiner(ModelConfig(num_markers=63, **TINY_MODEL))
+    model = DepthRefiner(ModelConfig.from_dict({**TINY_MODEL, "num_markers": 63}))
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     idx = marker_tensors(index, torch.device("cpu"))
     first = total_loss(model(batch["x"]), batch, idx, DEFAULT_WEIGHTS)[0].item()
@@ -49,8 +52,12 @@ def test_a_few_steps_lower_the_loss(small_shards):
 
 
 def test_checkpoint_resume_matches_an_uninterrupted_run(small_shards, tmp_path):
-    common = dict(manifest_path=str(small_shards), markerset_path=OPENCAP, model_cfg=TINY_MODEL,
-                  train_cfg={**TINY_TRAIN, "epochs": 2})
+    common = dict(
+        manifest_path=str(small_shards),
+        markerset_path=OPENCAP,
+        model_cfg=TINY_MODEL,
+        train_cfg={**TINY_TRAIN, "epochs": 2},
+    )
     straight = train(**common, run_dir=str(tmp_path / "straight"))
     first = train(**common, run_dir=str(tmp_path / "resumed"), stop_after_epochs=1)  # interrupted after epoch 1
     ckpt = torch.load(tmp_path / "resumed" / "last.pt", weights_only=False)
@@ -64,8 +71,9 @@ def test_checkpoint_resume_matches_an_uninterrupted_run(small_shards, tmp_path):
     assert a["config"] == b["config"]
     for k in a["model"]:  # same data order, schedule and RNG: the same weights
         assert torch.allclose(a["model"][k], b["model"][k], atol=1e-6), k
-    changed = train(**{**common, "train_cfg": {**TINY_TRAIN, "epochs": 3}}, run_dir=str(tmp_path / "resumed"),
-                    stop_after_epochs=1)
+    changed = train(
+        **{**common, "train_cfg": {**TINY_TRAIN, "epochs": 3}}, run_dir=str(tmp_path / "resumed"), stop_after_epochs=1
+    )
     assert changed["steps"] == straight["steps"] // 2  # another config: started afresh, not resumed
 
 
@@ -78,5 +86,10 @@ def test_schedule_warms_up_then_decays():
 
 def test_marker_set_mismatch_is_refused(small_shards, tmp_path):
     with pytest.raises(ValueError, match=r"marker list \(63 markers\) differs from marker set 'video_keypoints'"):
-        train(manifest_path=str(small_shards), markerset_path=str(REPO / "config/markersets/video_keypoints.yaml"),
-              model_cfg=TINY_MODEL, train_cfg=TINY_TRAIN, run_dir=str(tmp_path))
+        train(
+            manifest_path=str(small_shards),
+            markerset_path=str(REPO / "config/markersets/video_keypoints.yaml"),
+            model_cfg=TINY_MODEL,
+            train_cfg=TINY_TRAIN,
+            run_dir=str(tmp_path),
+        )

@@ -8,10 +8,10 @@ import re
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-
-from depthrefine.stages import corruption_stage
-from depthrefine.tables import column_xyz
 from workflow_helpers import make_workdir, planned_jobs, snakemake
+
+from depthrefine.markers.stages import corruption_stage
+from depthrefine.tables import column_xyz
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,9 @@ def manifest(run):
 
 
 def all_bvh(data_dir):
-    return sorted(os.path.relpath(p, data_dir)[:-4] for p in glob.glob(str(data_dir / "cmu-*" / "**" / "*.bvh"), recursive=True))
+    return sorted(
+        os.path.relpath(p, data_dir)[:-4] for p in glob.glob(str(data_dir / "cmu-*" / "**" / "*.bvh"), recursive=True)
+    )
 
 
 def test_every_bvh_file_becomes_one_shard(run, manifest, data_dir):
@@ -61,7 +63,10 @@ def test_shard_contents_match_the_trial(run, manifest):
     world = pq.read_table(workdir / "results/mocap/markers/opencap/cmu-bvh/actions/test_walking_1.parquet")
     n = world.num_rows
     assert table.num_rows == 2 * n == entry["rows"]
-    assert table.column("clip_id").unique().to_pylist() == ["cmu-bvh/actions/test_walking_1#v0", "cmu-bvh/actions/test_walking_1#v1"]
+    assert table.column("clip_id").unique().to_pylist() == [
+        "cmu-bvh/actions/test_walking_1#v0",
+        "cmu-bvh/actions/test_walking_1#v1",
+    ]
     assert table.column("frame").to_numpy()[:n].tolist() == list(range(n))
     assert set(table.column("fps").to_pylist()) == {60.0}
     true = column_xyz(table, "true_xyz")
@@ -81,8 +86,12 @@ def test_shards_are_deterministic(run, manifest, tmp_path):
     cfg = manifest["config"]
     again = tmp_path / "again.parquet"
     corruption_stage(
-        str(workdir / "results/mocap/markers/opencap/cmu-bvh/actions/train_running_1.parquet"), str(again),
-        trial="cmu-bvh/actions/train_running_1", split=entry["split"], seed=cfg["seed"], corruption=cfg["corruption"],
+        str(workdir / "results/mocap/markers/opencap/cmu-bvh/actions/train_running_1.parquet"),
+        str(again),
+        trial="cmu-bvh/actions/train_running_1",
+        split=entry["split"],
+        seed=cfg["seed"],
+        corruption=cfg["corruption"],
         row_group_frames=4096,
     )
     assert again.read_bytes() == open(entry["_abs"], "rb").read()
@@ -95,19 +104,30 @@ def test_rerun_plans(run):
 
     noise = workdir / "noise.yaml"
     noise.write_text("corruption:\n  noise_mm: [40, 90]\n")
-    assert planned_jobs(snakemake(workdir, "-n", "shards", extra_config=noise)) == {"corrupt": n, "shard_set": 1, "shards": 1}
+    assert planned_jobs(snakemake(workdir, "-n", "shards", extra_config=noise)) == {
+        "corrupt": n,
+        "shard_set": 1,
+        "shards": 1,
+    }
 
     markerset = workdir / "markers.yaml"
     markerset.write_text("markerset: config/markersets/video_keypoints.yaml\n")
     assert planned_jobs(snakemake(workdir, "-n", "shards", extra_config=markerset)) == {
-        "world_markers": n, "corrupt": n, "shard_set": 1, "shards": 1
+        "world_markers": n,
+        "corrupt": n,
+        "shard_set": 1,
+        "shards": 1,
     }
     assert (workdir / "results/shards/opencap/manifest.json").is_file()  # each marker set keeps its own shards
 
     fps = workdir / "fps.yaml"
     fps.write_text("fps: 30\n")
     assert planned_jobs(snakemake(workdir, "-n", "shards", extra_config=fps)) == {
-        "joints": n, "world_markers": n, "corrupt": n, "shard_set": 1, "shards": 1
+        "joints": n,
+        "world_markers": n,
+        "corrupt": n,
+        "shard_set": 1,
+        "shards": 1,
     }
 
 
@@ -116,7 +136,10 @@ def test_rerun_plans(run):
     [
         ("fps: sixty\n", r"'sixty' is not of type 'number'"),
         ("corruption:\n  noise_mm: [30, 2000]\n", r"2000 is greater than the maximum of 1000"),
-        ("corruption:\n  azimuth_deg: [60, 10]\n", r"corruption\.azimuth_deg = \[60, 10\]: the first value must not exceed"),
+        (
+            "corruption:\n  azimuth_deg: [60, 10]\n",
+            r"corruption\.azimuth_deg = \[60, 10\]: the first value must not exceed",
+        ),
         ("split:\n  by: frame\n", r"'frame' is not one of \['subject', 'file'\]"),
         ("cmu:\n  include: '*.bvh'\n", r"'\*\.bvh' is not of type 'array'"),
     ],
@@ -177,7 +200,7 @@ def test_train_runs_the_whole_chain_to_the_heldout_report(run, manifest):
     for key in ("beats_filters_on_depth_error_mm", "beats_filters_on_depth_jitter_mm", "target_bone_cv"):
         assert key in report["checks"]
     html = (workdir / "results/eval/heldout.html").read_text()
-    assert "<table id=\"metrics\">" in html and html.count("data:image/png;base64,") == 2
+    assert '<table id="metrics">' in html and html.count("data:image/png;base64,") == 2
     refined = sorted((workdir / "results/eval/heldout").rglob("*.parquet"))
     assert len(refined) == len(test_trials)
     table = pq.read_table(refined[0])
@@ -188,5 +211,7 @@ def test_train_runs_the_whole_chain_to_the_heldout_report(run, manifest):
     weights = workdir / "weights.yaml"
     weights.write_text("loss_weights:\n  smooth: 3.0\n")
     assert planned_jobs(snakemake(workdir, "-n", "train", extra_config=weights)) == {
-        "train_model": 1, "heldout_report": 1, "train": 1
+        "train_model": 1,
+        "heldout_report": 1,
+        "train": 1,
     }

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import yaml
-
 from conftest import REPO
 
 
@@ -22,7 +21,9 @@ def make_workdir(tmp: Path, overrides: dict) -> Path:
     return tmp
 
 
-def snakemake(workdir: Path, *args: str, extra_config: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+def snakemake(
+    workdir: Path, *args: str, extra_config: Path | None = None, check: bool = True
+) -> subprocess.CompletedProcess:
     configs = ["config/config.yaml", "test.yaml"] + ([str(extra_config)] if extra_config else [])
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", *configs, "--nocolor", *args]
     result = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=1500)

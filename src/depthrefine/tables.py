@@ -13,8 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .io import atomic_path
-from .kinematics import JointTrajectories
+from depthrefine.io import atomic_path
+from depthrefine.mocap.kinematics import JointTrajectories
 
 # ---- shards: one row per frame of one corrupted clip variant (camera frame) -------------
 SHARD_FIXED_COLUMNS = [
@@ -35,7 +35,9 @@ SHARD_EXTRA_COLUMNS = [
 ]
 
 
-def shard_schema(num_markers: int, markers: list[str], segments: list[tuple[str, str]], extra: dict | None = None) -> pa.Schema:
+def shard_schema(
+    num_markers: int, markers: list[str], segments: list[tuple[str, str]], extra: dict | None = None
+) -> pa.Schema:
     xyz = pa.list_(pa.float32(), 3 * num_markers)
     fields = SHARD_FIXED_COLUMNS + [pa.field("true_xyz", xyz), pa.field("observed_xyz", xyz)] + SHARD_EXTRA_COLUMNS
     meta = {"markers": json.dumps(list(markers)), "segments": json.dumps([list(s) for s in segments])}
@@ -107,7 +109,14 @@ def read_joints(path: str | Path) -> JointTrajectories:
 
 # ---- world markers: per trial, same axes as joints -------------------------------------
 def write_world_markers(
-    xyz: np.ndarray, path: str | Path, *, fps: float, source: str, markerset, marker_groups: list[str], joint_parents: dict
+    xyz: np.ndarray,
+    path: str | Path,
+    *,
+    fps: float,
+    source: str,
+    markerset,
+    marker_groups: list[str],
+    joint_parents: dict,
 ) -> None:
     table = pa.table({"frame": pa.array(np.arange(xyz.shape[0], dtype=np.int32)), "xyz_m": fixed_list(xyz)})
     meta = {
@@ -133,9 +142,20 @@ def read_world_markers(path: str | Path) -> tuple[np.ndarray, dict]:
 # ---- observations: markers of one real recording (video or marker file), camera frame ----
 # The shard schema's per-frame columns without true_xyz (there is no ground truth): camera
 # angles and noise are null; `filled` flags frames with interpolated markers.
-def write_observations(path: str | Path, observed: np.ndarray, *, clip_id: str, source: str, fps: float,
-                       markers: list[str], segments, markerset_name: str, filled: np.ndarray,
-                       refined: np.ndarray | None = None, extra: dict | None = None) -> None:
+def write_observations(
+    path: str | Path,
+    observed: np.ndarray,
+    *,
+    clip_id: str,
+    source: str,
+    fps: float,
+    markers: list[str],
+    segments,
+    markerset_name: str,
+    filled: np.ndarray,
+    refined: np.ndarray | None = None,
+    extra: dict | None = None,
+) -> None:
     n = observed.shape[0]
     null = pa.nulls(n, pa.float32())
     columns = {
@@ -151,9 +171,14 @@ def write_observations(path: str | Path, observed: np.ndarray, *, clip_id: str, 
     if refined is not None:
         columns["refined_xyz"] = fixed_list(refined)
     columns["filled"] = pa.array(np.asarray(filled, dtype=bool))
-    meta = {"markers": json.dumps(list(markers)), "segments": json.dumps([list(s) for s in segments]),
-            "markerset": markerset_name, "fps": repr(float(fps)), "source": source,
-            "axes": "camera: x right, y down, z forward (depth), metres"}
+    meta = {
+        "markers": json.dumps(list(markers)),
+        "segments": json.dumps([list(s) for s in segments]),
+        "markerset": markerset_name,
+        "fps": repr(float(fps)),
+        "source": source,
+        "axes": "camera: x right, y down, z forward (depth), metres",
+    }
     meta.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in (extra or {}).items()})
     write_parquet(pa.table(columns).replace_schema_metadata(meta), path)
 

@@ -8,16 +8,16 @@ from snakemake.utils import validate
 # so --sdm conda environments need only the third-party packages).
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from depthrefine.acquire import local_path, read_manifest, select_files, source_kind
-from depthrefine.capture import MARKER_FILE_SUFFIXES
-from depthrefine.markersets import load_markerset
-from depthrefine.recordings import (
+from depthrefine.mocap.acquire import local_path, read_manifest, select_files, source_kind
+from depthrefine.capture.recording import MARKER_FILE_SUFFIXES
+from depthrefine.markers.markersets import load_markerset
+from depthrefine.capture.sources import (
     find_recordings,
     marker_file_markerset,
     pose_model_target,
 )
-from depthrefine.split import assign_splits
-from depthrefine.video import VIDEO_SUFFIXES
+from depthrefine.markers.split import assign_splits
+from depthrefine.capture.pose import VIDEO_SUFFIXES
 import yaml
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -160,13 +160,34 @@ def split_assignment(wildcards):
     return trial_splits()
 
 
+def shard_set_config(wildcards):
+    """The config values the shards depend on, recorded in their manifest."""
+    keys = ("cmu", "fps", "kinematics", "corruption", "split", "seed")
+    return {k: config[k] for k in keys} | {"markerset": MARKERSETS[wildcards.markerset]}
+
+
+def shards_root(wildcards):
+    return f"results/shards/{wildcards.markerset}"
+
+
+def run_dir(wildcards):
+    return f"results/model/{wildcards.markerset}/run"
+
+
+def final_outputs():
+    """What `all` and `train` build: the held-out report of the training marker set's model."""
+    return ["results/eval/heldout.html", "results/eval/heldout.json"]
+
+
 # ---- recordings (videos and marker files), workflow/rules/recordings.smk ----
 
 RESERVED_NAMES = ("heldout", "index")  # results/eval/ pages of their own
 
 
+# The lookahead ends at the dot: the wildcard is followed by its suffix (".html"), so a `$`
+# there never matched and `heldout` reached the recording rules' input functions.
 wildcard_constraints:
-    video=r"(?!(?:heldout|index)$)[^/]+",
+    video=r"(?!(?:heldout|index)\.)[^/]+",
 
 
 def recordings():
@@ -215,3 +236,15 @@ def recording_inputs(wildcards):
     if is_video(path):
         inputs["pose_model"] = POSE_MODEL
     return inputs
+
+
+def recording_model(wildcards):
+    return f"results/model/{recording_markerset(wildcards)}/best.pt"
+
+
+def recording_markerset_file(wildcards):
+    return MARKERSETS[recording_markerset(wildcards)]
+
+
+def recording_reports(wildcards):
+    return [f"results/eval/{name}.json" for name in sorted(recordings())]

@@ -53,7 +53,7 @@ rule refine_recording:
     """Raw markers → depth-refined markers with the model of their marker set."""
     input:
         markers="results/markers/{video}.parquet",
-        model=lambda wildcards: f"results/model/{recording_markerset(wildcards)}/best.pt",
+        model=recording_model,
     output:
         parquet="results/refined/{video}.parquet",
         trc="results/refined/{video}.trc",
@@ -79,7 +79,7 @@ rule recording_report:
     input:
         refined="results/refined/{video}.parquet",
         frame="results/markers/{video}.png",
-        markerset=lambda wildcards: MARKERSETS[recording_markerset(wildcards)],
+        markerset=recording_markerset_file,
     output:
         json="results/eval/{video}.json",
         html="results/eval/{video}.html",
@@ -102,7 +102,7 @@ rule recording_report:
 rule recordings_index:
     """An index page over every evaluated recording."""
     input:
-        lambda wildcards: [f"results/eval/{name}.json" for name in sorted(recordings())],
+        recording_reports,
     output:
         "results/eval/index.html",
     log:

@@ -25,6 +25,6 @@ rule train_model:
         train=config["train"],
         loss_weights=config["loss_weights"],
         seed=config["seed"],
-        run_dir=lambda wildcards: f"results/model/{wildcards.markerset}/run",
+        run_dir=run_dir,
     script:
         "../scripts/train_model.py"

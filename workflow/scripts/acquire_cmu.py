@@ -3,8 +3,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))  # this checkout's package
 
-from depthrefine.acquire import acquire
 from depthrefine.logs import setup_logging
+from depthrefine.mocap.acquire import acquire
 
 setup_logging(snakemake.log[0])
 p = snakemake.params

@@ -4,7 +4,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))  # this checkout's package
 
 from depthrefine.logs import setup_logging
-from depthrefine.stages import corruption_stage
+from depthrefine.markers.stages import corruption_stage
 
 setup_logging(snakemake.log[0])
 p = snakemake.params

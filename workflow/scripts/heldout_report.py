@@ -5,7 +5,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))  # this che
 
 import torch
 
-from depthrefine.evaluate import evaluate_heldout
+from depthrefine.evaluation.heldout import evaluate_heldout
 from depthrefine.logs import setup_logging
 
 setup_logging(snakemake.log[0])

@@ -3,10 +3,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))  # this checkout's package
 
+from depthrefine.evaluation.recording_report import evaluate_recording
 from depthrefine.logs import setup_logging
-from depthrefine.video_report import evaluate_recording
 
 setup_logging(snakemake.log[0])
-evaluate_recording(snakemake.input.refined, snakemake.input.markerset, snakemake.output.json, snakemake.output.html,
-                   snakemake.input.frame, name=snakemake.wildcards.video,
-                   savgol_window_s=snakemake.params.savgol_window_s)
+evaluate_recording(
+    snakemake.input.refined,
+    snakemake.input.markerset,
+    snakemake.output.json,
+    snakemake.output.html,
+    snakemake.input.frame,
+    name=snakemake.wildcards.video,
+    savgol_window_s=snakemake.params.savgol_window_s,
+)

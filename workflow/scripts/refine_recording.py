@@ -5,10 +5,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))  # this che
 
 import torch
 
-from depthrefine.capture import refine_markers
+from depthrefine.capture.recording import refine_markers
 from depthrefine.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
-refine_markers(snakemake.input.markers, snakemake.input.model, snakemake.output.parquet, snakemake.output.trc,
-               device=snakemake.params.device)
+refine_markers(
+    snakemake.input.markers,
+    snakemake.input.model,
+    snakemake.output.parquet,
+    snakemake.output.trc,
+    device=snakemake.params.device,
+)

@@ -8,8 +8,9 @@ import shutil
 
 import torch
 
+from depthrefine.io import atomic_path, atomic_write_text
 from depthrefine.logs import setup_logging
-from depthrefine.train import train
+from depthrefine.model.train import train
 
 setup_logging(snakemake.log[0])
 torch.set_num_threads(max(1, snakemake.threads - snakemake.params.train["num_workers"]))
@@ -21,10 +22,8 @@ summary = train(
     train_cfg={**p.train, "seed": p.seed, "loss_weights": p.loss_weights},
     run_dir=p.run_dir,
     config_snapshot=snakemake.config,
-    resume=p.train["resume"],
     repo=str(Path(__file__).resolve().parents[2]),
 )
-tmp = Path(snakemake.output.model).with_suffix(".pt.part")
-shutil.copyfile(Path(p.run_dir) / "best.pt", tmp)
-tmp.replace(snakemake.output.model)
-Path(snakemake.output.metrics).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+with atomic_path(snakemake.output.model) as tmp:
+    shutil.copyfile(Path(p.run_dir) / "best.pt", tmp)
+atomic_write_text(snakemake.output.metrics, json.dumps(summary, indent=2, default=str) + "\n")

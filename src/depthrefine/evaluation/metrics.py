@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .windows import MarkerIndex, pelvis_centre
+from depthrefine.markers.index import MarkerIndex, pelvis_centre
 
 GROUND_TOLERANCE_M = 0.010
 
 
 def depth_error_mm(pred: np.ndarray, true: np.ndarray, index: MarkerIndex) -> float:
     """Mean |z − z_true| after removing each frame's root (pelvis centre) depth offset."""
-    dz = (pred[..., 2] - pelvis_centre(pred, index)[:, None, 2]) - (true[..., 2] - pelvis_centre(true, index)[:, None, 2])
+    dz = (pred[..., 2] - pelvis_centre(pred, index)[:, None, 2]) - (
+        true[..., 2] - pelvis_centre(true, index)[:, None, 2]
+    )
     return float(np.abs(dz).mean() * 1000)
 
 
@@ -59,7 +61,9 @@ def pelvis_rom_error_deg(pred: np.ndarray, true: np.ndarray, index: MarkerIndex,
     return float(np.mean([abs(rp[k] - rt[k]) for k in rt]))
 
 
-def ground_violation_pct(xyz: np.ndarray, feet: np.ndarray, up: np.ndarray, floor: float, tol: float = GROUND_TOLERANCE_M) -> float:
+def ground_violation_pct(
+    xyz: np.ndarray, feet: np.ndarray, up: np.ndarray, floor: float, tol: float = GROUND_TOLERANCE_M
+) -> float:
     """% of foot-marker samples more than ``tol`` below the floor (height along ``up``)."""
     if feet.size == 0:
         return float("nan")
@@ -77,7 +81,9 @@ def floor_height(true: np.ndarray, feet: np.ndarray, up: np.ndarray) -> float:
     return float(np.percentile(true[:, feet] @ up, 2))
 
 
-def all_metrics(pred: np.ndarray, true: np.ndarray, index: MarkerIndex, up: np.ndarray, floor: float) -> dict[str, float]:
+def all_metrics(
+    pred: np.ndarray, true: np.ndarray, index: MarkerIndex, up: np.ndarray, floor: float
+) -> dict[str, float]:
     return {
         "depth_error_mm": depth_error_mm(pred, true, index),
         "mpjpe_mm": mpjpe_mm(pred, true, index),
@@ -97,7 +103,7 @@ def segment_lengths_m(xyz: np.ndarray, pairs: np.ndarray, names: list[str]) -> d
 def observed_metrics(xyz: np.ndarray, index: MarkerIndex) -> dict:
     """Metrics without ground truth (per-video reports): bone-length CV, pelvis range of motion
     per axis, ground violations against the sequence's own fitted floor plane, depth jitter."""
-    from .floor import fit_floor
+    from depthrefine.capture.floor import fit_floor
 
     floor = fit_floor(xyz, index.feet, index.pelvis)
     height = floor.height(xyz[:, index.feet])
@@ -106,8 +112,12 @@ def observed_metrics(xyz: np.ndarray, index: MarkerIndex) -> dict:
         "pelvis_rom_deg": pelvis_rom_deg(xyz, index, floor.normal),
         "ground_violation_pct": float((height < -GROUND_TOLERANCE_M).mean() * 100),
         "depth_jitter_mm": depth_jitter_mm(xyz),
-        "floor": {"normal": [float(v) for v in floor.normal], "offset_m": floor.offset,
-                  "stance_points": floor.points, "rms_mm": floor.rms_mm},
+        "floor": {
+            "normal": [float(v) for v in floor.normal],
+            "offset_m": floor.offset,
+            "stance_points": floor.points,
+            "rms_mm": floor.rms_mm,
+        },
         "hip_width_m": float(np.linalg.norm(xyz[:, index.pelvis[0]] - xyz[:, index.pelvis[1]], axis=-1).mean()),
         "bone_lengths_m": segment_lengths_m(xyz, index.bones, index.names),
     }

@@ -21,18 +21,28 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from depthrefine.settings import checked_fields
+
 
 @dataclass
 class ModelConfig:
+    """The network's shape. Values come from the validated config's ``model`` section (the
+    schema holds the defaults) plus ``num_markers`` from the marker set; no defaults here."""
+
     num_markers: int
-    window: int = 11
-    heads: int = 8
-    layers: int = 6
-    dim: int = 512
-    dropout: float = 0.1
+    window: int
+    heads: int
+    layers: int
+    dim: int
+    dropout: float
     # Fixed front end: zero-lag Butterworth low-pass of the input depth (Hz; None = off). The
     # network then corrects what a filter cannot (drift, flips, bone geometry) on top of it.
-    input_lowpass_hz: float | None = 6.0
+    input_lowpass_hz: float | None
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        """Every field required, unknown keys refused (a typo is an error, not a default)."""
+        return cls(**checked_fields(cls, d, "model"))
 
     def __post_init__(self):
         if self.window < 1 or self.window % 2 == 0:
@@ -53,7 +63,13 @@ class DepthRefiner(nn.Module):
         self.position = nn.Parameter(torch.zeros(1, cfg.window, d))
         nn.init.trunc_normal_(self.position, std=0.02)
         layer = nn.TransformerEncoderLayer(
-            d, cfg.heads, dim_feedforward=2 * d, dropout=cfg.dropout, activation="gelu", batch_first=True, norm_first=True
+            d,
+            cfg.heads,
+            dim_feedforward=2 * d,
+            dropout=cfg.dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
         )
         self.encoder = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d)
@@ -66,10 +82,21 @@ class DepthRefiner(nn.Module):
         frame is padding (sequence ends). Returns Δz: (B, T, M), normalised units."""
         b, t, m, _ = x.shape
         if t != self.cfg.window or m != self.cfg.num_markers:
-            raise ValueError(f"expected windows of {self.cfg.window} frames × {self.cfg.num_markers} markers, got {t} × {m}")
+            raise ValueError(
+                f"expected windows of {self.cfg.window} frames × {self.cfg.num_markers} markers, got {t} × {m}"
+            )
         tokens = self.embed(x.reshape(b, t, m * 3)) + self.position  # (B, T, D)
         tokens = self.encoder(tokens, src_key_padding_mask=padding_mask)
         return self.head(self.norm(tokens))  # (B, T, M)
+
+    def configure_optimizer(self, lr: float, weight_decay: float) -> torch.optim.AdamW:
+        """AdamW with weight decay on the matrices only: biases, norms and the position
+        embedding are not decayed (decay would pull the embedding towards no position)."""
+        decay, no_decay = [], []
+        for name, p in self.named_parameters():
+            (decay if p.ndim >= 2 and "position" not in name else no_decay).append(p)
+        groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95))
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -26,9 +26,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .bvh import read_bvh
-from .errors import DataError, SourceError
-from .io import atomic_write_text
+from depthrefine.errors import DataError, SourceError
+from depthrefine.io import atomic_write_text
+from depthrefine.mocap.bvh import read_bvh
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,9 @@ def fetch_source(source: str, kind: str, workdir: Path, git_ref: str | None = No
         env = dict(os.environ, GIT_TERMINAL_PROMPT="0")
         result = subprocess.run(cmd + [url, str(target)], capture_output=True, text=True, env=env)
         if result.returncode != 0:
-            raise SourceError(f"cmu.source {source!r}: git clone failed: {result.stderr.strip() or result.stdout.strip()}")
+            raise SourceError(
+                f"cmu.source {source!r}: git clone failed: {result.stderr.strip() or result.stdout.strip()}"
+            )
         return target
     if kind == "archive":
         archive = workdir / ("download" + _archive_suffix(source))
@@ -236,7 +238,10 @@ def acquire(
                 log.warning("skipping %s", exc)
         if not good:
             raise SourceError(f"cmu.source {source!r}: none of the {len(files)} selected files is valid BVH")
-        rows, summary = [], {"added": [], "changed": [], "unchanged": [], "removed": [], "skipped": [r for r, _ in skipped]}
+        rows, summary = (
+            [],
+            {"added": [], "changed": [], "unchanged": [], "removed": [], "skipped": [r for r, _ in skipped]},
+        )
         for path in good:
             rel = path.relative_to(root).as_posix()
             row = ManifestRow(trial_id(rel), rel, path.stat().st_size, sha256_file(path))

@@ -54,7 +54,9 @@ def rom_loss(corrected: torch.Tensor, triplets: torch.Tensor, ranges: torch.Tens
     return (F.relu(angle - ranges[:, 1]) ** 2 + F.relu(ranges[:, 0] - angle) ** 2).mean()
 
 
-def ground_loss(corrected: torch.Tensor, feet: torch.Tensor, up: torch.Tensor, floor: torch.Tensor, contact: torch.Tensor) -> torch.Tensor:
+def ground_loss(
+    corrected: torch.Tensor, feet: torch.Tensor, up: torch.Tensor, floor: torch.Tensor, contact: torch.Tensor
+) -> torch.Tensor:
     """No foot marker below the floor (squared penetration along ``up``), and no sliding of
     feet in contact: squared horizontal displacement between consecutive contact frames.
     up: (B, 3); floor: (B,) height of the floor along up; contact: (B, T, K) bool."""

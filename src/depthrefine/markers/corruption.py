@@ -24,34 +24,36 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import butter, sosfiltfilt, sosfreqz
 
+from depthrefine.settings import checked_fields
+
 UP = np.array([0.0, 1.0, 0.0])  # world up of the CMU BVH data
 
 
 @dataclass(frozen=True)
 class CorruptionConfig:
-    azimuth_deg: tuple[float, float] = (0.0, 75.0)
-    both_sides: bool = True  # camera to the subject's left or right (sign of the azimuth)
-    elevation_deg: tuple[float, float] = (0.0, 10.0)
-    distance_m: tuple[float, float] = (3.0, 6.0)
-    noise_mm: tuple[float, float] = (30.0, 80.0)
-    drift_share: float = 0.9  # fraction of the depth-error variance that is drift
-    drift_cutoff_hz: float = 0.5
-    segment_correlation: float = 0.8  # share of a marker's drift std that its segment shares
-    body_correlation: float = 0.4  # share that the whole body shares
-    distal_gain: tuple[float, float] = (0.6, 1.5)
-    flip_rate_hz: float = 0.05
-    flip_duration_s: tuple[float, float] = (0.2, 1.0)
-    image_noise_mm: float = 5.0
-    variants: int = 4
+    """The corruption model's parameters: the config's ``corruption`` section (the schema holds
+    the defaults; ``flip_limbs`` is read by the stage, which knows the skeleton)."""
+
+    azimuth_deg: tuple[float, float]
+    both_sides: bool  # camera to the subject's left or right (sign of the azimuth)
+    elevation_deg: tuple[float, float]
+    distance_m: tuple[float, float]
+    noise_mm: tuple[float, float]
+    drift_share: float  # fraction of the depth-error variance that is drift
+    drift_cutoff_hz: float
+    segment_correlation: float  # share of a marker's drift std that its segment shares
+    body_correlation: float  # share that the whole body shares
+    distal_gain: tuple[float, float]
+    flip_rate_hz: float
+    flip_duration_s: tuple[float, float]
+    image_noise_mm: float
+    variants: int
 
     @classmethod
-    def from_dict(cls, d: dict) -> "CorruptionConfig":
-        kw = {}
-        for key, value in d.items():
-            if key not in cls.__dataclass_fields__:
-                continue
-            kw[key] = tuple(value) if isinstance(value, list) else value
-        return cls(**kw)
+    def from_dict(cls, d: dict) -> CorruptionConfig:
+        """Every field required, unknown keys refused; lists become tuples."""
+        kw = checked_fields(cls, {k: v for k, v in d.items() if k != "flip_limbs"}, "corruption")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in kw.items()})
 
 
 @dataclass(frozen=True)
@@ -199,9 +201,11 @@ def corrupt(
     depth_error = sigma * gain * (np.sqrt(cfg.drift_share) * drift + np.sqrt(1.0 - cfg.drift_share) * jitter)
 
     xy_sigma = cfg.image_noise_mm / 1000.0
-    xy_error = xy_sigma * np.sqrt(0.5) * (
-        _smooth_noise(rng, (n, m * 2), fps, cfg.drift_cutoff_hz) + rng.standard_normal((n, m * 2))
-    ).reshape(n, m, 2)
+    xy_error = (
+        xy_sigma
+        * np.sqrt(0.5)
+        * (_smooth_noise(rng, (n, m * 2), fps, cfg.drift_cutoff_hz) + rng.standard_normal((n, m * 2))).reshape(n, m, 2)
+    )
 
     observed = np.empty_like(true)
     observed[:, :, :2] = true[:, :, :2] + xy_error

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from depthrefine.errors import DataError
 
 POSITION_CHANNELS = ("Xposition", "Yposition", "Zposition")
 ROTATION_CHANNELS = ("Xrotation", "Yrotation", "Zrotation")
@@ -202,7 +202,9 @@ def read_bvh(path: str | Path) -> BvhMotion:
     body = after[3] if len(after) > 3 else ""
     expected = skeleton.num_channels
     if declared <= 0 or not body.strip():
-        raise DataError(path, f"zero frames of motion (declares {declared}); expected at least one", line=first_row_line)
+        raise DataError(
+            path, f"zero frames of motion (declares {declared}); expected at least one", line=first_row_line
+        )
     try:
         values = np.loadtxt(io.StringIO(body), dtype=np.float64, ndmin=2)
     except ValueError as exc:

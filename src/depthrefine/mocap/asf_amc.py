@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
-from .kinematics import _euler_soa
+from depthrefine.errors import DataError
+from depthrefine.mocap.kinematics import _euler_soa
 
 
 @dataclass
@@ -68,8 +68,12 @@ def read_asf(path: str | Path) -> AsfSkeleton:
                     current = {"dof": ()}
                 elif words[0] == "end":
                     bones[current["name"]] = AsfBone(
-                        current["name"], current["direction"], current["length"],
-                        current["axis"], current["axis_order"], current["dof"],
+                        current["name"],
+                        current["direction"],
+                        current["length"],
+                        current["axis"],
+                        current["axis_order"],
+                        current["dof"],
                     )
                     current = None
                 elif current is not None and words[0] == "name":
@@ -143,9 +147,7 @@ def amc_joint_positions(skeleton: AsfSkeleton, motion: dict[str, np.ndarray], un
     root = motion["root"]
     n = root.shape[0]
     root_vals = {ch: root[:, k] for k, ch in enumerate(skeleton.root_order)}
-    root_rot = _rotation(
-        skeleton.root_axis, {ax: root_vals.get("R" + ax, np.zeros(n)) for ax in "XYZ"}, n, to_rad
-    )
+    root_rot = _rotation(skeleton.root_axis, {ax: root_vals.get("R" + ax, np.zeros(n)) for ax in "XYZ"}, n, to_rad)
     pos = {"root": np.stack([root_vals.get("T" + ax, np.zeros(n)) for ax in "XYZ"], axis=1)}
     rot = {"root": root_rot}
     order = ["root"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from .kinematics import JointTrajectories
+from depthrefine.mocap.kinematics import JointTrajectories
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,13 @@ def _read_raw(path: Path, seen: tuple[Path, ...] = ()) -> dict:
         base = _read_raw(path.parent / raw["include"], seen + (path,))
         merged = dict(base)
         merged.pop("landmarks", None)  # a video mapping covers its own set's markers only
-        merged.update({k: v for k, v in raw.items() if k not in ("markers", "segments", "symmetric_segments", "joint_limits", "bones")})
+        merged.update(
+            {
+                k: v
+                for k, v in raw.items()
+                if k not in ("markers", "segments", "symmetric_segments", "joint_limits", "bones")
+            }
+        )
         merged["markers"] = {**base["markers"], **raw["markers"]}
         merged["aliases"] = {**(base.get("aliases") or {}), **(raw.get("aliases") or {})}
         merged["segments"] = list(base.get("segments", [])) + list(raw.get("segments", []))
@@ -113,7 +119,8 @@ def load_markerset(path: str | Path) -> MarkerSet:
     segments = tuple(check_pair(p, "segment") for p in raw.get("segments", []))
     bones = tuple(check_pair(p, "bone") for p in raw.get("bones", []))
     symmetric = tuple(
-        (check_pair(a, "symmetric segment"), check_pair(b, "symmetric segment")) for a, b in raw.get("symmetric_segments", [])
+        (check_pair(a, "symmetric segment"), check_pair(b, "symmetric segment"))
+        for a, b in raw.get("symmetric_segments", [])
     )
     foot = tuple(raw.get("foot_markers", []))
     pelvis = dict(raw.get("pelvis_markers", {}))
@@ -124,7 +131,9 @@ def load_markerset(path: str | Path) -> MarkerSet:
     for item in raw.get("joint_limits", []):
         triplet, rng = tuple(item.get("markers", ())), tuple(float(v) for v in item.get("flexion_deg", ()))
         if len(triplet) != 3 or not set(triplet) <= names or len(rng) != 2 or rng[0] > rng[1]:
-            raise ValueError(f"{path}: joint limit {item} needs markers: [a, b, c] of the set and flexion_deg: [min, max]")
+            raise ValueError(
+                f"{path}: joint limit {item} needs markers: [a, b, c] of the set and flexion_deg: [min, max]"
+            )
         limits.append((triplet, rng))
     landmarks, landmark_model = _landmarks(raw.get("landmarks"), [m.name for m in markers], path)
     aliases = {}
@@ -135,8 +144,18 @@ def load_markerset(path: str | Path) -> MarkerSet:
             if aliases.setdefault(str(other), name) != name or other in names:
                 raise ValueError(f"{path}: alias {other!r} is ambiguous")
     return MarkerSet(
-        str(raw.get("name", path.stem)), str(path), tuple(markers), segments, symmetric, foot, pelvis, tuple(limits), bones,
-        landmarks, landmark_model, aliases,
+        str(raw.get("name", path.stem)),
+        str(path),
+        tuple(markers),
+        segments,
+        symmetric,
+        foot,
+        pelvis,
+        tuple(limits),
+        bones,
+        landmarks,
+        landmark_model,
+        aliases,
     )
 
 
@@ -148,7 +167,9 @@ def _landmarks(spec, names: list[str], path: Path) -> tuple[dict | None, str | N
     mapping = spec["markers"]
     missing, unknown = [n for n in names if n not in mapping], [n for n in mapping if n not in names]
     if missing or unknown:
-        raise ValueError(f"{path}: 'landmarks' must map exactly the set's markers (missing {missing}, unknown {unknown})")
+        raise ValueError(
+            f"{path}: 'landmarks' must map exactly the set's markers (missing {missing}, unknown {unknown})"
+        )
     out = {}
     for name in names:
         idx = mapping[name]

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
-from .io import atomic_path
+from depthrefine.errors import DataError
+from depthrefine.io import atomic_path
 
 UNIT_TO_M = {"m": 1.0, "mm": 0.001, "cm": 0.01}
 
@@ -77,7 +77,16 @@ def _number(v: float) -> str:
 
 
 def write_trc(trc: Trc, path: str | Path) -> None:
-    keys = ["DataRate", "CameraRate", "NumFrames", "NumMarkers", "Units", "OrigDataRate", "OrigDataStartFrame", "OrigNumFrames"]
+    keys = [
+        "DataRate",
+        "CameraRate",
+        "NumFrames",
+        "NumMarkers",
+        "Units",
+        "OrigDataRate",
+        "OrigDataStartFrame",
+        "OrigNumFrames",
+    ]
     header = {k: trc.header.get(k, "") for k in keys}
     header.update({k: v for k, v in trc.header.items() if k not in header})
     header["NumFrames"] = str(len(trc.frames))
@@ -91,7 +100,11 @@ def write_trc(trc: Trc, path: str | Path) -> None:
     out.append("\t\t" + "\t".join(f"X{i}\tY{i}\tZ{i}" for i in range(1, len(trc.markers) + 1)))
     out.append("")
     for f, t, row in zip(trc.frames, trc.times, trc.xyz):
-        out.append("\t".join([f"{int(f)}" if float(f).is_integer() else f"{f:g}", f"{t:.6f}".rstrip("0").rstrip(".") or "0"]
-                             + [_number(v) for v in row.reshape(-1)]))
+        out.append(
+            "\t".join(
+                [f"{int(f)}" if float(f).is_integer() else f"{f:g}", f"{t:.6f}".rstrip("0").rstrip(".") or "0"]
+                + [_number(v) for v in row.reshape(-1)]
+            )
+        )
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(out) + "\n")

@@ -40,12 +40,8 @@ rule shard_set:
         runtime=30,
     params:
         splits=split_assignment,
-        config=lambda wildcards: {
-            k: config[k]
-            for k in ("cmu", "fps", "kinematics", "corruption", "split", "seed")
-        }
-        | {"markerset": MARKERSETS[wildcards.markerset]},
-        shards_root=lambda wildcards: f"results/shards/{wildcards.markerset}",
+        config=shard_set_config,
+        shards_root=shards_root,
     script:
         "../scripts/shard_manifest.py"
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .errors import DataError
+from depthrefine.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,8 @@ def follow_one_person(candidates: list[list[np.ndarray]]) -> list[int | None]:
     for f, dets in enumerate(candidates):
         pairs = sorted(
             (float(np.linalg.norm(_hip_centre(d) - tr["centre"])), t, k)
-            for t, tr in enumerate(tracks) for k, d in enumerate(dets)
+            for t, tr in enumerate(tracks)
+            for k, d in enumerate(dets)
         )
         used_tracks, used_dets = set(), set()
         for dist, t, k in pairs:  # greedy nearest-first association with a gate
@@ -122,18 +123,41 @@ def follow_one_person(candidates: list[list[np.ndarray]]) -> list[int | None]:
     return chosen
 
 
-def estimate_poses(video: str | Path, model_path: str | Path, *, max_people: int = 2, min_confidence: float = 0.5,
-                   progress: bool = True) -> VideoPoses:
-    """Run BlazePose over every frame (progress bar over frames) and follow one person."""
+@dataclass
+class Detections:
+    """Every pose BlazePose found in every frame of one video."""
+
+    image: list[list[np.ndarray]]  # per frame, per detection: (33, 3) normalised x, y and visibility
+    world: list[list[np.ndarray]]  # per frame, per detection: (33, 3) metres, camera axes, hip-centred
+    fps: float
+    width: int
+    height: int
+
+
+def detect_poses(
+    video: str | Path,
+    model_path: str | Path,
+    *,
+    max_people: int = 2,
+    min_confidence: float = 0.5,
+    mode: str = "video",
+    progress: bool = True,
+) -> Detections:
+    """Run BlazePose over every frame (progress bar over frames), keeping every detection.
+    ``mode`` "video" tracks poses between frames; "image" detects each frame afresh (finds
+    people that tracking loses, at the price of more jitter)."""
     import mediapipe as mp
     from mediapipe.tasks.python import BaseOptions, vision
 
     fps, n_frames, width, height = video_info(video)
     if not Path(model_path).is_file():
         raise FileNotFoundError(f"pose model {model_path} not found (config pose_model)")
+    running = {"video": vision.RunningMode.VIDEO, "image": vision.RunningMode.IMAGE}
+    if mode not in running:
+        raise ValueError(f"pose mode must be one of {sorted(running)}, got {mode!r}")
     options = vision.PoseLandmarkerOptions(
         base_options=BaseOptions(model_asset_path=str(model_path)),
-        running_mode=vision.RunningMode.VIDEO,
+        running_mode=running[mode],
         num_poses=max_people,
         min_pose_detection_confidence=min_confidence,
         min_pose_presence_confidence=min_confidence,
@@ -141,15 +165,40 @@ def estimate_poses(video: str | Path, model_path: str | Path, *, max_people: int
     )
     worlds, images = [], []
     with vision.PoseLandmarker.create_from_options(options) as landmarker:
-        frames = tqdm(iter_frames(video), total=n_frames or None, desc=f"pose {Path(video).name}", unit="frame",
-                      mininterval=2.0, disable=not progress)
+        frames = tqdm(
+            iter_frames(video),
+            total=n_frames or None,
+            desc=f"pose {Path(video).name}",
+            unit="frame",
+            mininterval=2.0,
+            disable=not progress,
+        )
         for i, rgb in enumerate(frames):
-            result = landmarker.detect_for_video(mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb),
-                                                 int(round(i * 1000.0 / fps)))
+            image = mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
+            if mode == "video":
+                result = landmarker.detect_for_video(image, int(round(i * 1000.0 / fps)))
+            else:
+                result = landmarker.detect(image)
             images.append([np.array([[p.x, p.y, p.visibility or 0.0] for p in pose]) for pose in result.pose_landmarks])
             worlds.append([np.array([[p.x, p.y, p.z] for p in pose]) for pose in result.pose_world_landmarks])
     if not worlds:
         raise DataError(video, "the video has zero frames")
+    return Detections(images, worlds, fps, width, height)
+
+
+def estimate_poses(
+    video: str | Path,
+    model_path: str | Path,
+    *,
+    max_people: int = 2,
+    min_confidence: float = 0.5,
+    progress: bool = True,
+) -> VideoPoses:
+    """Run BlazePose over every frame (progress bar over frames) and follow one person."""
+    found = detect_poses(
+        video, model_path, max_people=max_people, min_confidence=min_confidence, mode="video", progress=progress
+    )
+    worlds, images = found.world, found.image
     chosen = follow_one_person(images)
     world = np.full((len(worlds), NUM_LANDMARKS, 3), np.nan)
     image = np.full((len(worlds), NUM_LANDMARKS, 3), np.nan)
@@ -159,9 +208,15 @@ def estimate_poses(video: str | Path, model_path: str | Path, *, max_people: int
     people = np.array([len(d) for d in images])
     if not np.isfinite(world).any():
         raise DataError(video, f"no person detected in any of its {len(worlds)} frames")
-    log.info("%s: %d frames at %.3g fps, person followed in %d, up to %d people per frame",
-             video, len(worlds), fps, int(np.isfinite(world[:, 0, 0]).sum()), int(people.max()))
-    return VideoPoses(world, image, people, fps, width, height)
+    log.info(
+        "%s: %d frames at %.3g fps, person followed in %d, up to %d people per frame",
+        video,
+        len(worlds),
+        found.fps,
+        int(np.isfinite(world[:, 0, 0]).sum()),
+        int(people.max()),
+    )
+    return VideoPoses(world, image, people, found.fps, found.width, found.height)
 
 
 def landmarks_to_markers(landmarks: np.ndarray, mapping: dict[str, tuple[int, ...]], names: list[str]) -> np.ndarray:
@@ -169,14 +224,15 @@ def landmarks_to_markers(landmarks: np.ndarray, mapping: dict[str, tuple[int, ..
     return np.stack([landmarks[:, list(mapping[n])].mean(axis=1) for n in names], axis=1)
 
 
-def draw_landmarks(video: str | Path, frame_index: int, image_xy: np.ndarray, out_png: str | Path,
-                   edges: list[tuple[int, int]]) -> None:
+def draw_landmarks(
+    video: str | Path, frame_index: int, image_xy: np.ndarray, out_png: str | Path, edges: list[tuple[int, int]]
+) -> None:
     """Save one video frame with the followed person's 2D landmarks and skeleton drawn on it."""
     import cv2
 
-    from .io import atomic_path
+    from depthrefine.io import atomic_path
 
-    for i, rgb in enumerate(iter_frames(video)):
+    for i, rgb in enumerate(iter_frames(video)):  # noqa: B007 - rgb is the frame found
         if i == frame_index:
             break
     else:

@@ -14,7 +14,7 @@ import numpy as np
 from scipy.interpolate import CubicSpline, PchipInterpolator
 from scipy.signal import butter, filtfilt
 
-from .errors import DataError
+from depthrefine.errors import DataError
 
 
 @dataclass
@@ -56,8 +56,14 @@ def fill_gaps(xyz: np.ndarray, fps: float, max_gap_s: float, markers: list[str],
         if runs:
             ok = ~missing[:, m]
             out[~ok, m] = PchipInterpolator(t[ok], out[ok, m], axis=0)(t[~ok])
-    gaps = [{"start_s": round(float((first + a) / fps), 4), "frames": int(b - a),
-             "markers": int(missing[a:b].any(axis=0).sum())} for a, b in _runs(missing.any(axis=1))]
+    gaps = [
+        {
+            "start_s": round(float((first + a) / fps), 4),
+            "frames": int(b - a),
+            "markers": int(missing[a:b].any(axis=0).sum()),
+        }
+        for a, b in _runs(missing.any(axis=1))
+    ]
     return Cleaned(out, missing.any(axis=1), first, {"start": first, "end": len(xyz) - 1 - last}, gaps)
 
 

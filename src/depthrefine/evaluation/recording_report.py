@@ -13,17 +13,22 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import welch
 
-from .evaluate import png_data_url
-from .filters import butterworth_depth, savgol_depth
-from .io import atomic_write_text
-from .markersets import load_markerset
-from .metrics import observed_metrics
-from .tables import read_observations
-from .windows import MarkerIndex
+from depthrefine.evaluation.filters import butterworth_depth, savgol_depth
+from depthrefine.evaluation.metrics import observed_metrics
+from depthrefine.evaluation.report import figure, html_page, png_data_url, pyplot
+from depthrefine.io import atomic_write_text
+from depthrefine.markers.index import MarkerIndex
+from depthrefine.markers.markersets import load_markerset
+from depthrefine.tables import read_observations
 
 log = logging.getLogger(__name__)
 
-METHODS = {"raw": "raw", "butterworth_6hz": "Butterworth 6 Hz", "savitzky_golay": "Savitzky–Golay", "learned": "refined"}
+METHODS = {
+    "raw": "raw",
+    "butterworth_6hz": "Butterworth 6 Hz",
+    "savitzky_golay": "Savitzky–Golay",
+    "learned": "refined",
+}
 COLORS = {"raw": "0.6", "butterworth_6hz": "#4c72b0", "savitzky_golay": "#55a868", "learned": "#c44e52"}
 MAIN_MARKERS = ("LKnee", "RKnee", "LAnkle", "RAnkle", "LWrist", "RWrist")
 
@@ -37,8 +42,16 @@ def _rows(metrics: dict) -> dict[str, float]:
     return out
 
 
-def evaluate_recording(refined_parquet: str, markerset_path: str, out_json: str, out_html: str, preview_png: str, *,
-                       name: str, savgol_window_s: float = 0.25) -> dict:
+def evaluate_recording(
+    refined_parquet: str,
+    markerset_path: str,
+    out_json: str,
+    out_html: str,
+    preview_png: str,
+    *,
+    name: str,
+    savgol_window_s: float = 0.25,
+) -> dict:
     observed, refined, _, meta = read_observations(refined_parquet)
     if refined is None:
         raise ValueError(f"{refined_parquet}: no refined_xyz column (run the refinement first)")
@@ -55,9 +68,18 @@ def evaluate_recording(refined_parquet: str, markerset_path: str, out_json: str,
     table = {m: _rows(v) for m, v in metrics.items()}
     change = {k: (table["learned"][k] - v) / abs(v) * 100 if v else None for k, v in table["raw"].items()}
     capture = json.loads(meta.get("capture", "{}"))
-    result = {"recording": name, "source": meta.get("source"), "markerset": ms.name, "fps": fps,
-              "frames": int(observed.shape[0]), "duration_s": observed.shape[0] / fps, "capture": capture,
-              "table": table, "change_pct": change, "metrics": metrics}
+    result = {
+        "recording": name,
+        "source": meta.get("source"),
+        "markerset": ms.name,
+        "fps": fps,
+        "frames": int(observed.shape[0]),
+        "duration_s": observed.shape[0] / fps,
+        "capture": capture,
+        "table": table,
+        "change_pct": change,
+        "metrics": metrics,
+    }
     atomic_write_text(out_json, json.dumps(result, indent=2, default=float) + "\n")
     atomic_write_text(out_html, render(result, outputs, index, fps, preview_png))
     log.info("%s: report written (%d frames)", name, observed.shape[0])
@@ -65,11 +87,7 @@ def evaluate_recording(refined_parquet: str, markerset_path: str, out_json: str,
 
 
 def _figures(outputs: dict, index: MarkerIndex, fps: float, metrics: dict) -> list[tuple[str, str]]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     names = index.names
     t = np.arange(outputs["raw"].shape[0]) / fps
     figs = []
@@ -91,9 +109,11 @@ def _figures(outputs: dict, index: MarkerIndex, fps: float, metrics: dict) -> li
     for ax, (a, b) in zip(axes.ravel(), bones):
         for method in ("raw", "learned"):
             xyz = outputs[method]
-            ax.plot(t, np.linalg.norm(xyz[:, a] - xyz[:, b], axis=-1), color=COLORS[method], lw=1, label=METHODS[method])
+            ax.plot(
+                t, np.linalg.norm(xyz[:, a] - xyz[:, b], axis=-1), color=COLORS[method], lw=1, label=METHODS[method]
+            )
         ax.set_title(f"{names[a]}–{names[b]} (m)", fontsize=8)
-    for ax in axes.ravel()[len(bones):]:
+    for ax in axes.ravel()[len(bones) :]:
         ax.axis("off")
     axes[0, 0].legend(fontsize=7)
     figs.append(("Segment lengths over time", png_data_url(fig)))
@@ -140,46 +160,53 @@ def render(result: dict, outputs: dict, index: MarkerIndex, fps: float, preview_
         body += f"<tr><th>{html.escape(key)}</th>{cells}<td>{'–' if pct is None else f'{pct:+.1f} %'}</td></tr>"
     lengths = result["metrics"]["learned"]["bone_lengths_m"]
     raw_lengths = result["metrics"]["raw"]["bone_lengths_m"]
-    seg_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{raw_lengths[k]:.3f}</td><td>{v:.3f}</td></tr>"
-                       for k, v in lengths.items())
-    seg_rows += (f"<tr><th>hip width</th><td>{result['metrics']['raw']['hip_width_m']:.3f}</td>"
-                 f"<td>{result['metrics']['learned']['hip_width_m']:.3f}</td></tr>")
+    seg_rows = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{raw_lengths[k]:.3f}</td><td>{v:.3f}</td></tr>" for k, v in lengths.items()
+    )
+    seg_rows += (
+        f"<tr><th>hip width</th><td>{result['metrics']['raw']['hip_width_m']:.3f}</td>"
+        f"<td>{result['metrics']['learned']['hip_width_m']:.3f}</td></tr>"
+    )
     preview = "data:image/png;base64," + base64.b64encode(Path(preview_png).read_bytes()).decode()
     cap = result["capture"]
     video = cap.get("video")
-    frame_title = (f"Video frame {video['preview_frame']} with the followed person's 2D landmarks" if video
-                   else "Skeleton at the middle frame (marker-file input: no video)")
-    notes = [f"source <code>{html.escape(str(result['source']))}</code>",
-             f"{result['frames']} frames at {fps:g} fps ({result['duration_s']:.1f} s), marker set "
-             f"<code>{html.escape(result['markerset'])}</code>, model <code>{html.escape(str(cap.get('model')))}</code>"]
+    frame_title = (
+        f"Video frame {video['preview_frame']} with the followed person's 2D landmarks"
+        if video
+        else "Skeleton at the middle frame (marker-file input: no video)"
+    )
+    notes = [
+        f"source <code>{html.escape(str(result['source']))}</code>",
+        f"{result['frames']} frames at {fps:g} fps ({result['duration_s']:.1f} s), marker set "
+        f"<code>{html.escape(result['markerset'])}</code>, model <code>{html.escape(str(cap.get('model')))}</code>",
+    ]
     if video:
-        notes.append(f"video {video['width']}×{video['height']} at {cap['fps_in']:g} fps, {video['frames']} frames, "
-                     f"person followed in {video['frames_with_person']} (up to {video['max_people']} people per frame)")
+        notes.append(
+            f"video {video['width']}×{video['height']} at {cap['fps_in']:g} fps, {video['frames']} frames, "
+            f"person followed in {video['frames_with_person']} (up to {video['max_people']} people per frame)"
+        )
     trimmed = cap.get("trimmed_frames", {})
     if trimmed.get("start") or trimmed.get("end"):
-        notes.append(f"trimmed {trimmed['start']} leading and {trimmed['end']} trailing input frames without the person")
+        notes.append(
+            f"trimmed {trimmed['start']} leading and {trimmed['end']} trailing input frames without the person"
+        )
     gaps = cap.get("filled_gaps", [])
     if gaps:
         notes.append(f"{len(gaps)} gaps filled (longest {max(g['frames'] for g in gaps)} input frames)")
     figs = _figures(outputs, index, fps, result["metrics"])
-    imgs = f"<h2>{html.escape(frame_title)}</h2><img id='frame' alt='video frame' src='{preview}'>"
-    imgs += "".join(f"<h2>{html.escape(title)}</h2><img class='plot' alt='{html.escape(title)}' src='{src}'>"
-                    for title, src in figs)
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>depthrefine: {html.escape(result['recording'])}</title>
-<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto}}table{{border-collapse:collapse;margin:1em 0}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}img{{max-width:100%}}</style>
-</head><body>
-<h1>{html.escape(result['recording'])}: depth refinement report</h1>
-<ul>{''.join(f'<li>{n}</li>' for n in notes)}</ul>
+    imgs = figure(frame_title, preview, css_class="frame", element_id="frame", alt="video frame")
+    imgs += "".join(figure(title, src) for title, src in figs)
+    return html_page(
+        result["recording"],
+        f"""<h1>{html.escape(result["recording"])}: depth refinement report</h1>
+<ul>{"".join(f"<li>{n}</li>" for n in notes)}</ul>
 <p>No ground truth: these metrics measure plausibility (definitions in docs/metrics.md). The floor is a
 plane fitted to each trajectory's lowest stance positions; video markers are hip-centred.</p>
 <table id="metrics"><tr><th>metric</th>{head}<th>change (refined vs raw)</th></tr>{body}</table>
 <h2>Mean segment lengths (m)</h2>
 <table id="segments"><tr><th>segment</th><th>raw</th><th>refined</th></tr>{seg_rows}</table>
-{imgs}
-</body></html>
-"""
+{imgs}""",
+    )
 
 
 def render_index(reports: list[str], out_html: str) -> None:
@@ -187,15 +214,19 @@ def render_index(reports: list[str], out_html: str) -> None:
     for path in sorted(reports):
         r = json.loads(Path(path).read_text())
         t, c = r["table"], r["change_pct"]
-        cells = "".join(f"<td>{_fmt(t['raw'][k])} → {_fmt(t['learned'][k])} ({'–' if c[k] is None else f'{c[k]:+.0f} %'})</td>"
-                        for k in ("bone-length CV", "ground violations (%)", "depth jitter (mm)"))
+        cells = "".join(
+            f"<td>{_fmt(t['raw'][k])} → {_fmt(t['learned'][k])} ({'–' if c[k] is None else f'{c[k]:+.0f} %'})</td>"
+            for k in ("bone-length CV", "ground violations (%)", "depth jitter (mm)")
+        )
         name = html.escape(r["recording"])
         rows += f"<tr><th><a href='{name}.html'>{name}</a></th><td>{r['duration_s']:.1f}</td>{cells}</tr>"
-    atomic_write_text(out_html, f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>depthrefine: recordings</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}</style></head><body>
-<h1>Evaluated recordings</h1><p>Raw → refined (change). <a href="heldout.html">Held-out quality</a>, when built.</p>
+    atomic_write_text(
+        out_html,
+        html_page(
+            "recordings",
+            f"""<h1>Evaluated recordings</h1><p>Raw → refined (change). <a href="heldout.html">Held-out quality</a>,
+when built.</p>
 <table id="recordings"><tr><th>recording</th><th>seconds</th><th>bone-length CV</th><th>ground violations (%)</th>
-<th>depth jitter (mm)</th></tr>{rows}</table></body></html>
-""")
+<th>depth jitter (mm)</th></tr>{rows}</table>""",
+        ),
+    )

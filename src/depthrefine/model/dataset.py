@@ -15,8 +15,14 @@ import pyarrow.parquet as pq
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from .tables import column_xyz
-from .windows import MarkerIndex, clip_supervision, model_input, normalise, windows_of
+from depthrefine.markers.index import MarkerIndex
+from depthrefine.model.windows import (
+    clip_supervision,
+    model_input,
+    normalise,
+    windows_of,
+)
+from depthrefine.tables import column_xyz
 
 
 @dataclass
@@ -42,22 +48,31 @@ def read_shard_clips(path: str) -> tuple[list[Clip], list[str]]:
     clips = []
     starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
     ends = np.r_[starts[1:], len(ids)]
-    col = {name: table.column(name).to_numpy(zero_copy_only=False) for name in ("source", "fps", "camera_elevation_deg", "camera_azimuth_deg", "noise_mm")}
+    col = {
+        name: table.column(name).to_numpy(zero_copy_only=False)
+        for name in ("source", "fps", "camera_elevation_deg", "camera_azimuth_deg", "noise_mm")
+    }
     trial = table.column("trial").to_numpy(zero_copy_only=False) if "trial" in table.column_names else ids
     for s, e in zip(starts, ends):
         clips.append(
             Clip(
-                clip_id=str(ids[s]), trial=str(trial[s]), source=str(col["source"][s]), fps=float(col["fps"][s]),
-                elevation_deg=float(col["camera_elevation_deg"][s]), azimuth_deg=float(col["camera_azimuth_deg"][s]),
-                noise_mm=float(col["noise_mm"][s]), observed=observed[s:e].astype(np.float32),
+                clip_id=str(ids[s]),
+                trial=str(trial[s]),
+                source=str(col["source"][s]),
+                fps=float(col["fps"][s]),
+                elevation_deg=float(col["camera_elevation_deg"][s]),
+                azimuth_deg=float(col["camera_azimuth_deg"][s]),
+                noise_mm=float(col["noise_mm"][s]),
+                observed=observed[s:e].astype(np.float32),
                 true=None if true is None else true[s:e].astype(np.float32),
             )
         )
     return clips, markers
 
 
-def clip_training_windows(clip: Clip, index: MarkerIndex, window: int, stride: int = 1,
-                          lowpass_hz: float | None = None) -> dict[str, np.ndarray]:
+def clip_training_windows(
+    clip: Clip, index: MarkerIndex, window: int, stride: int = 1, lowpass_hz: float | None = None
+) -> dict[str, np.ndarray]:
     """Every ``stride``-th centred window of a clip, normalised, with what the losses need."""
     observed = model_input(clip.observed, clip.fps, lowpass_hz)
     sup = clip_supervision(clip.true, observed, index, clip.elevation_deg, clip.fps)
@@ -83,11 +98,28 @@ def clip_training_windows(clip: Clip, index: MarkerIndex, window: int, stride: i
 class WindowStream(IterableDataset):
     """Batches of windows from shard files; each DataLoader worker streams its own shards."""
 
-    def __init__(self, paths: list[str], index: MarkerIndex, window: int, batch_size: int, *, shuffle: bool,
-                 seed: int = 0, stride: int = 1, buffer_windows: int = 16384, max_windows: int | None = None,
-                 lowpass_hz: float | None = None):
+    def __init__(
+        self,
+        paths: list[str],
+        index: MarkerIndex,
+        window: int,
+        batch_size: int,
+        *,
+        shuffle: bool,
+        seed: int = 0,
+        stride: int = 1,
+        buffer_windows: int = 16384,
+        max_windows: int | None = None,
+        lowpass_hz: float | None = None,
+    ):
         self.paths, self.index, self.window, self.batch_size = list(paths), index, window, batch_size
-        self.shuffle, self.seed, self.stride, self.buffer_windows, self.max_windows = shuffle, seed, stride, buffer_windows, max_windows
+        self.shuffle, self.seed, self.stride, self.buffer_windows, self.max_windows = (
+            shuffle,
+            seed,
+            stride,
+            buffer_windows,
+            max_windows,
+        )
         self.lowpass_hz = lowpass_hz
         self.epoch = 0
 

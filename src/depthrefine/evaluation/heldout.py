@@ -5,9 +5,7 @@ refined test sequences (shard schema + ``refined_xyz``).
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import logging
 from pathlib import Path
@@ -16,13 +14,14 @@ import numpy as np
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from .dataset import read_shard_clips
-from .filters import butterworth_depth, savgol_depth
-from .io import atomic_write_text
-from .metrics import all_metrics, floor_height
-from .refine import LoadedModel, load_model, refine_sequence
-from .tables import fixed_list, write_parquet
-from .windows import camera_up
+from depthrefine.evaluation.filters import butterworth_depth, savgol_depth
+from depthrefine.evaluation.metrics import all_metrics, floor_height
+from depthrefine.evaluation.report import figure, html_page, png_data_url, pyplot
+from depthrefine.io import atomic_write_text
+from depthrefine.markers.index import camera_up
+from depthrefine.model.dataset import read_shard_clips
+from depthrefine.model.refine import LoadedModel, load_model, refine_sequence
+from depthrefine.tables import fixed_list, write_parquet
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +29,18 @@ METHODS = ("corrupted", "butterworth_6hz", "savitzky_golay", "learned")
 METRICS = ("depth_error_mm", "mpjpe_mm", "bone_cv", "pelvis_rom_error_deg", "ground_violation_pct", "depth_jitter_mm")
 TARGETS = {"bone_cv": 0.015, "ground_violation_pct": 0.4, "depth_jitter_mm": 4.1}  # the plan's targets
 LABELS = {
-    "depth_error_mm": "depth error (mm)", "mpjpe_mm": "3D MPJPE (mm)", "bone_cv": "bone-length CV",
-    "pelvis_rom_error_deg": "pelvis ROM error (°)", "ground_violation_pct": "ground violations (%)",
+    "depth_error_mm": "depth error (mm)",
+    "mpjpe_mm": "3D MPJPE (mm)",
+    "bone_cv": "bone-length CV",
+    "pelvis_rom_error_deg": "pelvis ROM error (°)",
+    "ground_violation_pct": "ground violations (%)",
     "depth_jitter_mm": "depth jitter (mm)",
 }
 
 
-def method_outputs(loaded: LoadedModel, observed: np.ndarray, fps: float, savgol_window_s: float) -> dict[str, np.ndarray]:
+def method_outputs(
+    loaded: LoadedModel, observed: np.ndarray, fps: float, savgol_window_s: float
+) -> dict[str, np.ndarray]:
     return {
         "corrupted": observed,
         "butterworth_6hz": butterworth_depth(observed, fps),
@@ -45,8 +49,16 @@ def method_outputs(loaded: LoadedModel, observed: np.ndarray, fps: float, savgol
     }
 
 
-def evaluate_heldout(model_path: str, manifest_path: str, out_html: str, out_json: str, out_dir: str, *,
-                     device: str = "cpu", savgol_window_s: float = 0.25) -> dict:
+def evaluate_heldout(
+    model_path: str,
+    manifest_path: str,
+    out_html: str,
+    out_json: str,
+    out_dir: str,
+    *,
+    device: str = "cpu",
+    savgol_window_s: float = 0.25,
+) -> dict:
     manifest = json.loads(Path(manifest_path).read_text())
     shards = [e["path"] for e in manifest["shards"] if e["split"] == "test"]
     if not shards:
@@ -61,15 +73,26 @@ def evaluate_heldout(model_path: str, manifest_path: str, out_html: str, out_jso
         refined_all = []
         for clip in clips:
             if clip.observed.shape[0] < loaded.window:
-                log.warning("%s: %d frames, shorter than the window; evaluated as unrefined", clip.clip_id, clip.observed.shape[0])
+                log.warning(
+                    "%s: %d frames, shorter than the window; evaluated as unrefined",
+                    clip.clip_id,
+                    clip.observed.shape[0],
+                )
                 refined_all.append(clip.observed)
                 continue
             outs = method_outputs(loaded, clip.observed, clip.fps, savgol_window_s)
             up = camera_up(clip.elevation_deg)
             floor = floor_height(clip.true, loaded.index.feet, up)
             for method, xyz in outs.items():
-                rows.append({"clip_id": clip.clip_id, "trial": clip.trial, "method": method, "frames": len(xyz),
-                             **all_metrics(xyz, clip.true, loaded.index, up, floor)})
+                rows.append(
+                    {
+                        "clip_id": clip.clip_id,
+                        "trial": clip.trial,
+                        "method": method,
+                        "frames": len(xyz),
+                        **all_metrics(xyz, clip.true, loaded.index, up, floor),
+                    }
+                )
             frames.append(len(clip.observed))
             refined_all.append(outs["learned"])
             if example is None or len(clip.observed) > len(example["true"]):
@@ -77,9 +100,19 @@ def evaluate_heldout(model_path: str, manifest_path: str, out_html: str, out_jso
         out = Path(out_dir) / Path(path).relative_to(Path(manifest_path).parent / "test")
         write_parquet(table.append_column("refined_xyz", fixed_list(np.concatenate(refined_all))), out)
     table = summarise(rows)
-    result = {"model": model_path, "manifest": manifest_path, "test_files": len(shards), "clips": len(frames),
-              "frames": int(sum(frames)), "methods": list(METHODS), "table": table, "targets": TARGETS,
-              "checks": checks(table), "per_clip": rows}
+    result = {
+        "model": model_path,
+        "manifest": manifest_path,
+        "test_files": len(shards),
+        "clips": len(frames),
+        "frames": int(sum(frames)),
+        "fps": loaded.fps,
+        "methods": list(METHODS),
+        "table": table,
+        "targets": TARGETS,
+        "checks": checks(table),
+        "per_clip": rows,
+    }
     atomic_write_text(out_json, json.dumps(result, indent=2) + "\n")
     atomic_write_text(out_html, render_html(result, example, loaded))
     return result
@@ -105,22 +138,8 @@ def checks(table: dict) -> dict[str, bool]:
     return out
 
 
-def png_data_url(fig) -> str:
-    """A matplotlib figure as an embeddable PNG data URL (the figure is closed)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
 def render_html(result: dict, example: dict | None, loaded: LoadedModel) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     table = result["table"]
     head = "".join(f"<th>{html.escape(LABELS[m])}</th>" for m in METRICS)
     body = ""
@@ -129,7 +148,11 @@ def render_html(result: dict, example: dict | None, loaded: LoadedModel) -> str:
         for m in METRICS:
             v = table[method][m]
             best = v == min(table[k][m] for k in METHODS)
-            cells += f"<td class='{'best' if best else ''}'>{v:.4f}</td>" if m == "bone_cv" else f"<td class='{'best' if best else ''}'>{v:.2f}</td>"
+            cells += (
+                f"<td class='{'best' if best else ''}'>{v:.4f}</td>"
+                if m == "bone_cv"
+                else f"<td class='{'best' if best else ''}'>{v:.2f}</td>"
+            )
         body += f"<tr><th>{html.escape(method)}</th>{cells}</tr>"
     target_row = "".join(f"<td>≤ {TARGETS[m]}</td>" if m in TARGETS else "<td></td>" for m in METRICS)
     checks_html = "".join(f"<li>{'✔' if ok else '✘'} {html.escape(k)}</li>" for k, ok in result["checks"].items())
@@ -147,24 +170,25 @@ def render_html(result: dict, example: dict | None, loaded: LoadedModel) -> str:
         fig, axes = plt.subplots(len(picks), 1, figsize=(11, 3 * len(picks)), sharex=True)
         for ax, name in zip(np.atleast_1d(axes), picks):
             k = names.index(name)
-            for method, color in (("corrupted", "0.65"), ("butterworth_6hz", "#4c72b0"), ("learned", "#c44e52"), ("true", "k")):
+            for method, color in (
+                ("corrupted", "0.65"),
+                ("butterworth_6hz", "#4c72b0"),
+                ("learned", "#c44e52"),
+                ("true", "k"),
+            ):
                 ax.plot(t, example[method][:, k, 2], color=color, lw=1, label=method)
             ax.set_ylabel(f"{name} depth z (m)")
             ax.legend(fontsize=8, ncol=4)
         np.atleast_1d(axes)[-1].set_xlabel("time (s)")
         images.append((f"Depth over time, {example['clip']}", png_data_url(fig)))
-    imgs = "".join(f"<h2>{html.escape(title)}</h2><img alt='{html.escape(title)}' src='{src}'>" for title, src in images)
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>depthrefine: held-out quality</title>
-<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td.best{{background:#dfd;font-weight:bold}}img{{max-width:100%}}</style>
-</head><body>
-<h1>Held-out quality</h1>
-<p>{result['test_files']} test files, {result['clips']} clips, {result['frames']:,} frames at 60 fps, never seen in
-training. Model: <code>{html.escape(result['model'])}</code>. Metric definitions: docs/metrics.md.
+    imgs = "".join(figure(title, src, css_class="figure") for title, src in images)
+    return html_page(
+        "held-out quality",
+        f"""<h1>Held-out quality</h1>
+<p>{result["test_files"]} test files, {result["clips"]} clips, {result["frames"]:,} frames at {result["fps"]:g} fps,
+never seen in training. Model: <code>{html.escape(result["model"])}</code>. Metric definitions: docs/metrics.md.
 Filters act on depth only, like the refiner.</p>
 <table id="metrics"><tr><th>method</th>{head}</tr>{body}<tr><th>target</th>{target_row}</tr></table>
 <ul id="checks">{checks_html}</ul>
-{imgs}
-</body></html>
-"""
+{imgs}""",
+    )

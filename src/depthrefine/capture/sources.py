@@ -10,10 +10,10 @@ from urllib.parse import urlparse
 
 import pyarrow.parquet as pq
 
-from .capture import marker_columns
-from .errors import DataError
-from .io import atomic_path
-from .markersets import load_markerset
+from depthrefine.capture.recording import marker_columns
+from depthrefine.errors import DataError
+from depthrefine.io import atomic_path
+from depthrefine.markers.markersets import load_markerset
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +29,13 @@ def find_recordings(videos_dir: str, markers_dir: str, video_suffixes, marker_su
             if not path.is_file() or path.suffix.lower() not in suffixes or path.name.startswith("."):
                 continue
             if path.stem in found:
-                raise ValueError(f"recording name {path.stem!r} is given twice ({found[path.stem]} and {path}); rename one")
+                raise ValueError(
+                    f"recording name {path.stem!r} is given twice ({found[path.stem]} and {path}); rename one"
+                )
             if path.stem in reserved:
-                raise ValueError(f"{path}: the name {path.stem!r} is reserved for results/eval/{path.stem}.html; rename it")
+                raise ValueError(
+                    f"{path}: the name {path.stem!r} is reserved for results/eval/{path.stem}.html; rename it"
+                )
             found[path.stem] = str(path)
     return found
 
@@ -42,15 +46,19 @@ def marker_file_markerset(path: str, markersets: dict[str, str]) -> str:
         meta = pq.read_schema(path).metadata or {}
         names = json.loads(meta[b"markers"])
     except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same clear message
-        raise ValueError(f"{path}: not a marker Parquet file in the shard schema (no 'markers' metadata): {exc}") from None
+        raise ValueError(
+            f"{path}: not a marker Parquet file in the shard schema (no 'markers' metadata): {exc}"
+        ) from None
     for name, set_path in markersets.items():
         try:
             marker_columns(names, load_markerset(set_path), path)
         except DataError:
             continue
         return name
-    raise ValueError(f"{path}: marker set mismatch: its {len(names)} markers match none of the configured marker sets "
-                     f"({', '.join(f'{n} ({p})' for n, p in markersets.items())})")
+    raise ValueError(
+        f"{path}: marker set mismatch: its {len(names)} markers match none of the configured marker sets "
+        f"({', '.join(f'{n} ({p})' for n, p in markersets.items())})"
+    )
 
 
 def pose_model_target(pose_model: str) -> str:
@@ -58,7 +66,7 @@ def pose_model_target(pose_model: str) -> str:
     scheme = urlparse(pose_model).scheme
     if scheme in ("http", "https"):
         return f"resources/models/{Path(urlparse(pose_model).path).name}"
-    return pose_model[len("file://"):] if scheme == "file" else pose_model
+    return pose_model[len("file://") :] if scheme == "file" else pose_model
 
 
 def download(url: str, out: str) -> None:

@@ -13,63 +13,147 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
-from .markersets import MarkerSet, load_markerset
-from .sequence import fill_gaps, resample, resample_mask
-from .tables import read_observations, write_observations
-from .trc import Trc, read_trc, write_trc
+from depthrefine.capture.sequence import fill_gaps, resample, resample_mask
+from depthrefine.capture.trc import Trc, read_trc, write_trc
+from depthrefine.errors import DataError
+from depthrefine.markers.markersets import MarkerSet, load_markerset
+from depthrefine.tables import read_observations, write_observations
 
 log = logging.getLogger(__name__)
 
 # BlazePose's skeleton, for drawing the 2D landmarks on the report's video frame.
-POSE_EDGES = [(11, 12), (11, 13), (13, 15), (12, 14), (14, 16), (11, 23), (12, 24), (23, 24), (23, 25), (25, 27),
-              (27, 29), (29, 31), (27, 31), (24, 26), (26, 28), (28, 30), (30, 32), (28, 32), (0, 11), (0, 12)]
+POSE_EDGES = [
+    (11, 12),
+    (11, 13),
+    (13, 15),
+    (12, 14),
+    (14, 16),
+    (11, 23),
+    (12, 24),
+    (23, 24),
+    (23, 25),
+    (25, 27),
+    (27, 29),
+    (29, 31),
+    (27, 31),
+    (24, 26),
+    (26, 28),
+    (28, 30),
+    (30, 32),
+    (28, 32),
+    (0, 11),
+    (0, 12),
+]
 MARKER_FILE_SUFFIXES = (".trc", ".parquet")
 
 
 def write_trc_camera(path: str | Path, xyz: np.ndarray, markers: list[str], fps: float) -> None:
     n = xyz.shape[0]
-    header = {"DataRate": f"{fps:g}", "CameraRate": f"{fps:g}", "NumFrames": str(n), "NumMarkers": str(len(markers)),
-              "Units": "m", "OrigDataRate": f"{fps:g}", "OrigDataStartFrame": "1", "OrigNumFrames": str(n)}
+    header = {
+        "DataRate": f"{fps:g}",
+        "CameraRate": f"{fps:g}",
+        "NumFrames": str(n),
+        "NumMarkers": str(len(markers)),
+        "Units": "m",
+        "OrigDataRate": f"{fps:g}",
+        "OrigDataStartFrame": "1",
+        "OrigNumFrames": str(n),
+    }
     write_trc(Trc(list(markers), np.arange(1, n + 1), np.arange(n) / fps, xyz, "m", fps, header), path)
 
 
-def _finish(xyz: np.ndarray, fps_in: float, ms: MarkerSet, source: str, *, fps: float, gap_fill_s: float,
-            out_parquet: str, out_trc: str, extra: dict) -> tuple[dict, np.ndarray]:
+def _finish(
+    xyz: np.ndarray,
+    fps_in: float,
+    ms: MarkerSet,
+    source: str,
+    *,
+    fps: float,
+    gap_fill_s: float,
+    out_parquet: str,
+    out_trc: str,
+    extra: dict,
+) -> tuple[dict, np.ndarray]:
     """Fill gaps, resample to ``fps``, write Parquet and TRC; returns (capture info, markers)."""
     cleaned = fill_gaps(xyz, fps_in, gap_fill_s, ms.names, source)
     out = resample(cleaned.xyz, fps_in, fps)
     filled = resample_mask(cleaned.filled, fps_in, fps)
-    info = {"fps_in": fps_in, "frames_in": int(xyz.shape[0]), "trimmed_frames": cleaned.trimmed,
-            "filled_gaps": cleaned.gaps, "first_input_frame": cleaned.first_frame, **extra}
+    info = {
+        "fps_in": fps_in,
+        "frames_in": int(xyz.shape[0]),
+        "trimmed_frames": cleaned.trimmed,
+        "filled_gaps": cleaned.gaps,
+        "first_input_frame": cleaned.first_frame,
+        **extra,
+    }
     if cleaned.trimmed["start"] or cleaned.trimmed["end"]:
-        log.warning("%s: trimmed %d leading and %d trailing frames with missing markers", source,
-                    cleaned.trimmed["start"], cleaned.trimmed["end"])
+        log.warning(
+            "%s: trimmed %d leading and %d trailing frames with missing markers",
+            source,
+            cleaned.trimmed["start"],
+            cleaned.trimmed["end"],
+        )
     if cleaned.gaps:
         log.info("%s: filled %d gaps of ≤ %.2f s", source, len(cleaned.gaps), gap_fill_s)
-    write_observations(out_parquet, out, clip_id=Path(source).stem, source=source, fps=fps, markers=ms.names,
-                       segments=ms.segments, markerset_name=ms.name, filled=filled, extra={"capture": info})
+    write_observations(
+        out_parquet,
+        out,
+        clip_id=Path(source).stem,
+        source=source,
+        fps=fps,
+        markers=ms.names,
+        segments=ms.segments,
+        markerset_name=ms.name,
+        filled=filled,
+        extra={"capture": info},
+    )
     write_trc_camera(out_trc, out, ms.names, fps)
-    log.info("%s: %d frames at %g fps → %d frames at %g fps (%s)", source, xyz.shape[0], fps_in, out.shape[0], fps, ms.name)
+    log.info(
+        "%s: %d frames at %g fps → %d frames at %g fps (%s)", source, xyz.shape[0], fps_in, out.shape[0], fps, ms.name
+    )
     return info, out
 
 
-def markers_from_video(video: str, pose_model: str, markerset_path: str, out_parquet: str, out_trc: str, out_png: str, *,
-                       fps: float, gap_fill_s: float, max_people: int = 2) -> dict:
-    from .video import draw_landmarks, estimate_poses, landmarks_to_markers
+def markers_from_video(
+    video: str,
+    pose_model: str,
+    markerset_path: str,
+    out_parquet: str,
+    out_trc: str,
+    out_png: str,
+    *,
+    fps: float,
+    gap_fill_s: float,
+    max_people: int = 2,
+) -> dict:
+    from depthrefine.capture.pose import (
+        draw_landmarks,
+        estimate_poses,
+        landmarks_to_markers,
+    )
 
     ms = load_markerset(markerset_path)
     if ms.landmarks is None:
-        raise ValueError(f"marker set {ms.name!r} ({ms.path}) has no 'landmarks' mapping, so a video cannot give it "
-                         "(config video_markerset; see config/markersets/blazepose.yaml)")
+        raise ValueError(
+            f"marker set {ms.name!r} ({ms.path}) has no 'landmarks' mapping, so a video cannot give it "
+            "(config video_markerset; see config/markersets/blazepose.yaml)"
+        )
     poses = estimate_poses(video, pose_model, max_people=max_people)
     xyz = landmarks_to_markers(poses.world, ms.landmarks, ms.names)
     seen = np.flatnonzero(np.isfinite(poses.image[:, 0, 0]))
-    extra = {"video": {"width": poses.width, "height": poses.height, "frames": int(len(poses.people)),
-                       "frames_with_person": int(len(seen)), "max_people": int(poses.people.max()),
-                       "preview_frame": int(seen[len(seen) // 2])}}
-    info, _ = _finish(xyz, poses.fps, ms, video, fps=fps, gap_fill_s=gap_fill_s, out_parquet=out_parquet,
-                      out_trc=out_trc, extra=extra)
+    extra = {
+        "video": {
+            "width": poses.width,
+            "height": poses.height,
+            "frames": int(len(poses.people)),
+            "frames_with_person": int(len(seen)),
+            "max_people": int(poses.people.max()),
+            "preview_frame": int(seen[len(seen) // 2]),
+        }
+    }
+    info, _ = _finish(
+        xyz, poses.fps, ms, video, fps=fps, gap_fill_s=gap_fill_s, out_parquet=out_parquet, out_trc=out_trc, extra=extra
+    )
     frame = extra["video"]["preview_frame"]
     draw_landmarks(video, frame, poses.image[frame], out_png, POSE_EDGES)
     return info
@@ -87,13 +171,16 @@ def marker_columns(names: list[str], ms: MarkerSet, source: str) -> list[int]:
             where[marker] = col
     missing = [n for n in ms.names if n not in where]
     if missing:
-        raise DataError(source, f"marker set mismatch: markers {missing} of set {ms.name!r} ({ms.path}) are missing "
-                                f"(the file has {', '.join(names)})")
+        raise DataError(
+            source,
+            f"marker set mismatch: markers {missing} of set {ms.name!r} ({ms.path}) are missing "
+            f"(the file has {', '.join(names)})",
+        )
     return [where[n] for n in ms.names]
 
 
 def parse_axes(text: str) -> tuple[np.ndarray, np.ndarray]:
-    """"x,y,z" / "x,-y,-z" …: which file axis (and sign) is camera x (right), y (down), z (depth)."""
+    """ "x,y,z" / "x,-y,-z" …: which file axis (and sign) is camera x (right), y (down), z (depth)."""
     parts = [p.strip().lower() for p in text.split(",")]
     if len(parts) != 3 or sorted(p.lstrip("-") for p in parts) != ["x", "y", "z"]:
         raise ValueError(f"axes {text!r}: give three signed axes, e.g. 'x,y,z' or 'x,-y,-z'")
@@ -135,12 +222,10 @@ def read_marker_file(path: str, ms: MarkerSet, axes: str) -> tuple[np.ndarray, f
 
 def draw_skeleton(xyz: np.ndarray, ms: MarkerSet, out_png: str, title: str) -> None:
     """Front (x–y) and side (z–y) views of one frame's markers and segments, camera axes."""
-    import matplotlib
+    from depthrefine.evaluation.report import pyplot
+    from depthrefine.io import atomic_path
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .io import atomic_path
+    plt = pyplot()
 
     ix = {n: i for i, n in enumerate(ms.names)}
     pairs = list(dict.fromkeys(list(ms.bones) + list(ms.segments)))
@@ -159,32 +244,63 @@ def draw_skeleton(xyz: np.ndarray, ms: MarkerSet, out_png: str, title: str) -> N
     plt.close(fig)
 
 
-def markers_from_file(path: str, markerset_path: str, out_parquet: str, out_trc: str, out_png: str, *, fps: float,
-                      gap_fill_s: float, axes: str = "x,y,z") -> dict:
+def markers_from_file(
+    path: str,
+    markerset_path: str,
+    out_parquet: str,
+    out_trc: str,
+    out_png: str,
+    *,
+    fps: float,
+    gap_fill_s: float,
+    axes: str = "x,y,z",
+) -> dict:
     ms = load_markerset(markerset_path)
     xyz, fps_in = read_marker_file(path, ms, axes)
-    info, observed = _finish(xyz, fps_in, ms, path, fps=fps, gap_fill_s=gap_fill_s, out_parquet=out_parquet,
-                             out_trc=out_trc, extra={"axes": axes})
+    info, observed = _finish(
+        xyz,
+        fps_in,
+        ms,
+        path,
+        fps=fps,
+        gap_fill_s=gap_fill_s,
+        out_parquet=out_parquet,
+        out_trc=out_trc,
+        extra={"axes": axes},
+    )
     middle = observed.shape[0] // 2
     draw_skeleton(observed[middle], ms, out_png, f"{Path(path).name}, frame {middle} at {fps:g} fps (camera frame)")
     return info
 
 
-def refine_markers(markers_parquet: str, model_path: str, out_parquet: str, out_trc: str, *, device: str = "cpu") -> None:
-    from .refine import load_model, refine_sequence
+def refine_markers(
+    markers_parquet: str, model_path: str, out_parquet: str, out_trc: str, *, device: str = "cpu"
+) -> None:
+    from depthrefine.model.refine import load_model, refine_sequence
 
     observed, _, table, meta = read_observations(markers_parquet)
     loaded = load_model(model_path, device)
     markers = json.loads(meta["markers"])
     if markers != loaded.markers:
-        raise ValueError(f"marker set mismatch: {markers_parquet} has {len(markers)} markers of set "
-                         f"{meta.get('markerset')!r}, the model {model_path} was trained on {len(loaded.markers)} others")
+        raise ValueError(
+            f"marker set mismatch: {markers_parquet} has {len(markers)} markers of set "
+            f"{meta.get('markerset')!r}, the model {model_path} was trained on {len(loaded.markers)} others"
+        )
     source = meta.get("source", markers_parquet)
     fps = float(meta["fps"])
     refined = refine_sequence(loaded, observed, fps=fps, source=source)
     info = json.loads(meta.get("capture", "{}")) | {"model": model_path}
-    write_observations(out_parquet, observed, clip_id=table.column("clip_id")[0].as_py(), source=source, fps=fps,
-                       markers=markers, segments=json.loads(meta["segments"]), markerset_name=meta.get("markerset", ""),
-                       filled=table.column("filled").to_numpy(zero_copy_only=False), refined=refined,
-                       extra={"capture": info})
+    write_observations(
+        out_parquet,
+        observed,
+        clip_id=table.column("clip_id")[0].as_py(),
+        source=source,
+        fps=fps,
+        markers=markers,
+        segments=json.loads(meta["segments"]),
+        markerset_name=meta.get("markerset", ""),
+        filled=table.column("filled").to_numpy(zero_copy_only=False),
+        refined=refined,
+        extra={"capture": info},
+    )
     write_trc_camera(out_trc, refined, markers, fps)

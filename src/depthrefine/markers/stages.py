@@ -14,26 +14,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import tables
-from .bvh import read_bvh
-from .corruption import CorruptionConfig, corrupt
-from .io import atomic_write_text
-from .kinematics import bvh_to_joints, resample
-from .markersets import joints_to_markers, load_markerset
+from depthrefine import tables
+from depthrefine.io import atomic_write_text
+from depthrefine.markers.corruption import CorruptionConfig, corrupt
+from depthrefine.markers.markersets import joints_to_markers, load_markerset
+from depthrefine.mocap.stages import kinematics_stage
 
 log = logging.getLogger(__name__)
-
-
-def kinematics_stage(bvh_path: str, out_path: str, *, source: str, fps: float, unit_m: float, drop_first, min_frames: int) -> None:
-    motion = read_bvh(bvh_path)
-    traj = resample(bvh_to_joints(motion, unit_m=unit_m, drop_first=drop_first), fps)
-    n = traj.positions_m.shape[0]
-    if n < min_frames:
-        from .errors import DataError
-
-        raise DataError(bvh_path, f"{n} frames at {fps:g} fps after resampling; expected at least {min_frames} (kinematics.min_frames)")
-    log.info("%s: %d frames at %.4g fps -> %d frames at %g fps", bvh_path, motion.num_frames, motion.fps, n, fps)
-    tables.write_joints(traj, out_path, source=source)
 
 
 def markers_stage(joints_path: str, out_path: str, *, markerset_path: str) -> None:
@@ -44,7 +31,13 @@ def markers_stage(joints_path: str, out_path: str, *, markerset_path: str) -> No
     groups = [m.frame for m in markerset.markers]
     tree = {n: (traj.names[p] if p >= 0 else None) for n, p in zip(traj.names, traj.parents)}
     tables.write_world_markers(
-        xyz, out_path, fps=traj.fps, source=meta["source"], markerset=markerset, marker_groups=groups, joint_parents=tree
+        xyz,
+        out_path,
+        fps=traj.fps,
+        source=meta["source"],
+        markerset=markerset,
+        marker_groups=groups,
+        joint_parents=tree,
     )
 
 
@@ -83,7 +76,7 @@ def corruption_stage(
     groups = json.loads(meta["marker_groups"])
     pelvis_names = json.loads(meta["pelvis_markers"])
     pelvis = (markers.index(pelvis_names["left"]), markers.index(pelvis_names["right"]))
-    limbs = limb_markers(groups, json.loads(meta.get("joint_parents", "{}")), corruption.get("flip_limbs", []))
+    limbs = limb_markers(groups, json.loads(meta.get("joint_parents", "{}")), corruption["flip_limbs"])
     cfg = CorruptionConfig.from_dict(corruption)
     n = world.shape[0]
     batches = []
@@ -110,7 +103,9 @@ def corruption_stage(
             }
         )
     schema = tables.shard_schema(
-        len(markers), markers, [tuple(s) for s in segments],
+        len(markers),
+        markers,
+        [tuple(s) for s in segments],
         extra={"markerset": meta.get("markerset", ""), "axes": "camera: x right, y down, z forward (depth), metres"},
     )
     table = pa.concat_tables([pa.table(b, schema=schema) for b in batches])
@@ -118,10 +113,12 @@ def corruption_stage(
     tables.write_parquet(table, out_path, row_group_size=min(max(n, 1), row_group_frames))
 
 
-def shard_manifest(shard_paths: list[str], out_path: str, *, shards_root: str, splits: dict[str, str], config: dict) -> dict:
+def shard_manifest(
+    shard_paths: list[str], out_path: str, *, shards_root: str, splits: dict[str, str], config: dict
+) -> dict:
     """Manifest of the shard set (JSON): per shard its split, rows, clips, sha256; marker names.
     Shards under ``shards_root`` that are not in the set (left by an earlier split) are removed."""
-    entries, markers, segments = [], None, None
+    entries, markers, segments, fps = [], None, None, None
     for path in sorted(shard_paths):
         pf = pq.ParquetFile(path)
         meta = tables.table_metadata(pf.schema_arrow)
@@ -129,7 +126,13 @@ def shard_manifest(shard_paths: list[str], out_path: str, *, shards_root: str, s
             markers, segments = json.loads(meta["markers"]), json.loads(meta["segments"])
         elif json.loads(meta["markers"]) != markers:
             raise ValueError(f"{path}: marker list differs from the other shards")
-        clips = pq.read_table(path, columns=["clip_id"]).column("clip_id").unique().to_pylist()
+        columns = pq.read_table(path, columns=["clip_id", "fps"])
+        clips = columns.column("clip_id").unique().to_pylist()
+        rates = set(columns.column("fps").unique().to_pylist())
+        if fps is None and rates:
+            fps = rates.pop() if len(rates) == 1 else None
+        if rates - {fps}:
+            raise ValueError(f"{path}: frame rates {sorted(rates)} differ from the other shards ({fps} fps)")
         entries.append(
             {
                 "path": str(path),
@@ -153,6 +156,7 @@ def shard_manifest(shard_paths: list[str], out_path: str, *, shards_root: str, s
         for split in ("train", "val", "test")
     }
     manifest = {
+        "fps": fps,
         "markers": markers,
         "segments": segments,
         "splits": summary,
@@ -165,21 +169,38 @@ def shard_manifest(shard_paths: list[str], out_path: str, *, shards_root: str, s
 
 
 def build_shard_set(
-    bvh_root: str | Path, splits: dict[str, str], out_root: str | Path, *, markerset_path: str,
-    fps: float = 60.0, corruption: dict | None = None, seed: int = 0, unit_m: float = 0.056444,
+    bvh_root: str | Path,
+    splits: dict[str, str],
+    out_root: str | Path,
+    *,
+    markerset_path: str,
+    corruption: dict | None = None,
+    seed: int = 0,
 ) -> Path:
     """Every stage without Snakemake, for a few trials (tests, benchmarks, notebooks):
-    ``splits`` maps trial ids (paths under ``bvh_root`` without .bvh) to a split. Returns the
-    shard manifest's path under ``out_root``/shards."""
+    ``splits`` maps trial ids (paths under ``bvh_root`` without .bvh) to a split; ``corruption``
+    overrides the config defaults of that section. Returns the shard manifest's path under
+    ``out_root``/shards."""
+    from depthrefine.settings import config_section, defaults
+
+    config = defaults()
+    corruption = config_section("corruption", corruption)
     root = Path(out_root)
     shards = []
     for trial, split in splits.items():
         joints, markers = root / "joints" / f"{trial}.parquet", root / "markers" / f"{trial}.parquet"
-        kinematics_stage(str(Path(bvh_root) / f"{trial}.bvh"), str(joints), source=f"{trial}.bvh", fps=fps,
-                         unit_m=unit_m, drop_first="auto", min_frames=30)
+        kinematics_stage(
+            str(Path(bvh_root) / f"{trial}.bvh"),
+            str(joints),
+            source=f"{trial}.bvh",
+            fps=config["fps"],
+            unit_m=config["kinematics"]["unit_m"],
+            drop_first=config["kinematics"]["drop_first_frame"],
+            min_frames=config["kinematics"]["min_frames"],
+        )
         markers_stage(str(joints), str(markers), markerset_path=markerset_path)
         out = root / "shards" / split / f"{trial}.parquet"
-        corruption_stage(str(markers), str(out), trial=trial, split=split, seed=seed, corruption=corruption or {})
+        corruption_stage(str(markers), str(out), trial=trial, split=split, seed=seed, corruption=corruption)
         shards.append(str(out))
     manifest = root / "shards" / "manifest.json"
     shard_manifest(shards, str(manifest), shards_root=str(root / "shards"), splits=splits, config={})

@@ -14,7 +14,7 @@ from fractions import Fraction
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
-from .bvh import POSITION_CHANNELS, BvhMotion, Skeleton
+from depthrefine.mocap.bvh import POSITION_CHANNELS, BvhMotion, Skeleton
 
 # CMU's length unit: the ASF says "length 0.45", i.e. one unit is 1/0.45 inch.
 CMU_UNIT_M = 0.0254 / 0.45  # = 0.056444 m
@@ -148,7 +148,7 @@ def bvh_to_joints(motion: BvhMotion, unit_m: float = CMU_UNIT_M, drop_first: str
     if drop:
         values = values[1:]
     if values.shape[0] == 0:
-        from .errors import DataError
+        from depthrefine.errors import DataError
 
         raise DataError(motion.path, "no motion frames left after dropping the reference frame")
     pos, rot = forward_kinematics(motion.skeleton, values)
@@ -183,7 +183,13 @@ def resample(traj: JointTrajectories, dst_fps: float) -> JointTrajectories:
     ratio = resample_ratio(traj.fps, dst_fps)
     if ratio == 1:
         return JointTrajectories(
-            traj.names, traj.parents, float(dst_fps), traj.positions_m, traj.rotations, traj.rest_positions_m, traj.translating
+            traj.names,
+            traj.parents,
+            float(dst_fps),
+            traj.positions_m,
+            traj.rotations,
+            traj.rest_positions_m,
+            traj.translating,
         )
     n_in = traj.positions_m.shape[0]
     if n_in < 2:

@@ -51,7 +51,9 @@ def assign_splits(
                 forced.setdefault(key, "test")
             elif any(fnmatch.fnmatchcase(t, p) for p in val_patterns):
                 forced.setdefault(key, "val")
-    free = sorted((k for k in groups if k not in forced), key=lambda k: hashlib.sha256(f"{seed}:{k}".encode()).hexdigest())
+    free = sorted(
+        (k for k in groups if k not in forced), key=lambda k: hashlib.sha256(f"{seed}:{k}".encode()).hexdigest()
+    )
 
     def count(fraction: float) -> int:
         n = round(fraction * len(groups))

@@ -1,0 +1,62 @@
+"""The workflow's configuration defaults, read from its one home: the JSON schema
+(workflow/schemas/config.schema.yaml). Library code (tests, benchmarks, notebooks) that runs
+a stage without Snakemake takes its defaults from here, so no default is written twice."""
+
+from __future__ import annotations
+
+import copy
+import functools
+from pathlib import Path
+
+SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+@functools.cache
+def _defaults() -> dict:
+    import yaml
+
+    if not SCHEMA.is_file():
+        raise FileNotFoundError(
+            f"config schema {SCHEMA} not found: install depthrefine from its checkout (pip install -e .)"
+        )
+    return _fill(yaml.safe_load(SCHEMA.read_text()))
+
+
+def _fill(schema: dict):
+    """The value the schema's defaults give an empty instance (objects filled recursively)."""
+    if schema.get("type") == "object" and "properties" in schema:
+        base = copy.deepcopy(schema.get("default", {}))
+        for key, sub in schema["properties"].items():
+            value = _fill(sub)
+            if value is not None or "default" in sub:
+                base.setdefault(key, value)
+        return base
+    return copy.deepcopy(schema.get("default"))
+
+
+def defaults() -> dict:
+    """The whole default config, as Snakemake's validation fills it."""
+    return copy.deepcopy(_defaults())
+
+
+def config_section(name: str, overrides: dict | None = None) -> dict:
+    """One section's defaults with ``overrides`` on top; an unknown key is an error, as in the workflow."""
+    base = defaults()[name]
+    unknown = sorted(set(overrides or {}) - set(base))
+    if unknown:
+        raise ValueError(f"{name}: unknown keys {unknown}; known: {sorted(base)}")
+    return {**base, **(overrides or {})}
+
+
+def checked_fields(cls, d: dict, section: str) -> dict:
+    """``d`` as keyword arguments of dataclass ``cls``: missing and unknown keys are errors, so
+    a library user gets the same error for a typo as a workflow user."""
+    from dataclasses import fields
+
+    names = {f.name for f in fields(cls)}
+    unknown, missing = sorted(set(d) - names), sorted(names - set(d))
+    if unknown:
+        raise ValueError(f"{section}: unknown keys {unknown}; known: {sorted(names)}")
+    if missing:
+        raise ValueError(f"{section}: missing keys {missing} (the config schema gives their defaults)")
+    return dict(d)
