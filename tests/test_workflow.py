@@ -208,6 +208,8 @@ def test_train_runs_the_whole_chain_to_the_heldout_report(run, manifest):
     ckpt_meta = json.loads((workdir / "results/model/opencap/metrics.json").read_text())
     assert ckpt_meta["epochs"] == 2 and ckpt_meta["config"]["markers"] == manifest["markers"]
     assert planned_jobs(snakemake(workdir, "-n", "train")) == {}
+    snakemake(workdir, "--report", "report.html", "train")  # the README's report command
+    assert "heldout.html" in (workdir / "report.html").read_text(errors="replace")
     weights = workdir / "weights.yaml"
     weights.write_text("loss_weights:\n  smooth: 3.0\n")
     assert planned_jobs(snakemake(workdir, "-n", "train", extra_config=weights)) == {

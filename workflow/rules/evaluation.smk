@@ -6,7 +6,7 @@ rule heldout_report:
         model=f"results/model/{TRAIN_MARKERSET}/best.pt",
         manifest=f"results/shards/{TRAIN_MARKERSET}/manifest.json",
     output:
-        html="results/eval/heldout.html",
+        html=report("results/eval/heldout.html", caption="../report/heldout.rst", category="Held-out"),
         json="results/eval/heldout.json",
         refined=directory("results/eval/heldout"),
     log:

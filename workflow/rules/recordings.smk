@@ -82,7 +82,12 @@ rule recording_report:
         markerset=recording_markerset_file,
     output:
         json="results/eval/{video}.json",
-        html="results/eval/{video}.html",
+        html=report(
+            "results/eval/{video}.html",
+            caption="../report/recording.rst",
+            category="Recordings",
+            labels={"recording": "{video}"},
+        ),
     log:
         "logs/recording_report/{video}.log",
     benchmark:

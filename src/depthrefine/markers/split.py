@@ -11,8 +11,6 @@ import hashlib
 import re
 from pathlib import PurePosixPath
 
-SPLITS = ("train", "val", "test")
-
 
 def group_key(trial: str, by: str, subject_pattern: str) -> str:
     if by == "file":
