@@ -4,13 +4,11 @@ real workflow; the reports opened in headless Chromium."""
 import json
 import os
 import re
-import shutil
-import subprocess
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from workflow_helpers import make_workdir, planned_jobs, snakemake
+from workflow_helpers import headless, locomotion_source, make_workdir, planned_jobs, snakemake
 
 from depthrefine.capture.recording import write_trc_camera
 from depthrefine.capture.trc import read_trc
@@ -29,15 +27,7 @@ def run(tmp_path_factory, data_dir):
     workdir = make_workdir(
         tmp / "wf",
         {
-            # Locomotion only, so that training the BlazePose model on demand stays short.
-            "cmu": {
-                "source": str(data_dir),
-                "include": [
-                    "cmu-bvh/actions/*_walking_*.bvh",
-                    "cmu-bvh/actions/*_running_*.bvh",
-                    "cmu-style-bvh/*.bvh",
-                ],
-            },
+            "cmu": locomotion_source(data_dir),
             "videos_dir": str(tmp / "videos"),
             "markers_dir": str(tmp / "markers"),
             "pose_model": str(data_dir.parent / "models" / "pose_landmarker_full.task"),
@@ -108,20 +98,6 @@ def test_reports_are_self_contained(run):
         assert not re.search(r"(src|href)=['\"]?(https?:|//|/)", text)
     index = (workdir / "results/eval/index.html").read_text()
     assert all(f"href='{n}.html'" in index for n in VIDEOS)
-
-
-def browser():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    if os.environ.get("DEPTHREFINE_REQUIRE_BROWSER"):
-        pytest.fail("headless Chromium is required here (DEPTHREFINE_REQUIRE_BROWSER) but not installed")
-    pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
-
-
-def headless(*args, timeout=120):
-    cmd = [browser(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
 def test_report_renders_in_headless_chromium(run, tmp_path):

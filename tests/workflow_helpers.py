@@ -1,10 +1,12 @@
 """Run the real workflow in a temporary copy of the repository's workflow files."""
 
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import REPO
 
@@ -19,6 +21,14 @@ def make_workdir(tmp: Path, overrides: dict) -> Path:
         test_cfg.setdefault(key, {}).update(value) if isinstance(value, dict) else test_cfg.__setitem__(key, value)
     (tmp / "test.yaml").write_text(yaml.safe_dump(test_cfg))
     return tmp
+
+
+def locomotion_source(data_dir: Path) -> dict:
+    """The CMU walking and running trials only, so that training a model on demand stays short."""
+    return {
+        "source": str(data_dir),
+        "include": ["cmu-bvh/actions/*_walking_*.bvh", "cmu-bvh/actions/*_running_*.bvh", "cmu-style-bvh/*.bvh"],
+    }
 
 
 def snakemake(
@@ -46,3 +56,17 @@ def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
         if parts[0] != "total":
             counts[parts[0]] = int(parts[1])
     return counts
+
+
+def browser():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    if os.environ.get("DEPTHREFINE_REQUIRE_BROWSER"):
+        pytest.fail("headless Chromium is required here (DEPTHREFINE_REQUIRE_BROWSER) but not installed")
+    pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
+
+
+def headless(*args, timeout=120):
+    cmd = [browser(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)

@@ -1,4 +1,5 @@
 # Config validation, wildcard constraints and every input function.
+import os
 import sys
 from pathlib import Path
 
@@ -18,7 +19,11 @@ from depthrefine.capture.sources import (
 )
 from depthrefine.markers.split import assign_splits
 from depthrefine.capture.pose import VIDEO_SUFFIXES
+import json
+
 import yaml
+
+from depthrefine.multiview.session import PAIR_SEPARATOR, find_sessions
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -181,13 +186,16 @@ def final_outputs():
 
 # ---- recordings (videos and marker files), workflow/rules/recordings.smk ----
 
-RESERVED_NAMES = ("heldout", "index")  # results/eval/ pages of their own
+RESERVED_NAMES = ("heldout", "index", "realval")  # results/eval/ pages of their own
 
 
 # The lookahead ends at the dot: the wildcard is followed by its suffix (".html"), so a `$`
 # there never matched and `heldout` reached the recording rules' input functions.
 wildcard_constraints:
-    video=r"(?!(?:heldout|index)\.)[^/]+",
+    video=r"(?!(?:heldout|index|realval)\.)[^/]+",
+    session=r"[^/@]+",
+    camera=r"[^/@]+",
+    person=r"[^/@]+",
 
 
 def recordings():
@@ -216,6 +224,8 @@ def is_video(path):
 
 def recording_markerset(wildcards):
     """Name of the marker set the recording's markers come in (picks the model)."""
+    if PAIR_SEPARATOR in wildcards.video:  # a multi-camera session's camera × person pair
+        return MARKERSET_NAMES["video_markerset"]
     path = recording(wildcards)
     if is_video(path):
         return MARKERSET_NAMES["video_markerset"]
@@ -246,5 +256,83 @@ def recording_markerset_file(wildcards):
     return MARKERSETS[recording_markerset(wildcards)]
 
 
+def recording_report_inputs(wildcards):
+    inputs = {
+        "refined": f"results/refined/{wildcards.video}.parquet",
+        "frame": f"results/markers/{wildcards.video}.png",
+        "markerset": recording_markerset_file(wildcards),
+    }
+    if PAIR_SEPARATOR in wildcards.video:
+        inputs["reference"] = f"results/reference_camera/{wildcards.video}.parquet"
+        inputs["code"] = package_code("evaluation/realval.py", "evaluation/recording_report.py")
+    return inputs
+
+
 def recording_reports(wildcards):
     return [f"results/eval/{name}.json" for name in sorted(recordings())]
+
+
+# ---- real multi-camera validation, workflow/rules/multiview.smk ----
+
+
+def package_code(*parts):
+    """The package's source files under src/depthrefine/<part> (a folder or a .py file), as
+    inputs, so that a rule re-runs when the code it calls changes."""
+    root = Path(os.path.relpath(Path(workflow.basedir) / "src" / "depthrefine"))  # relative: a moved checkout is not a change
+    files = []
+    for part in parts:
+        path = root / part
+        files += sorted(str(p) for p in path.glob("*.py")) if path.is_dir() else [str(path)]
+    return files
+
+
+def sessions():
+    return find_sessions(config["multiview_dir"])
+
+
+def session(wildcards):
+    found = sessions()
+    if wildcards.session not in found:
+        raise ValueError(
+            f"no multi-camera session {wildcards.session!r} in {config['multiview_dir']}/ "
+            f"(found: {', '.join(found) or 'none'})"
+        )
+    return found[wildcards.session]
+
+
+def session_video(wildcards):
+    videos = session(wildcards)[1]
+    if wildcards.camera not in videos:
+        raise ValueError(f"session {wildcards.session}: no video {wildcards.camera} (has {', '.join(videos)})")
+    return str(videos[wildcards.camera])
+
+
+def session_reference_inputs(wildcards):
+    calibration, videos = session(wildcards)
+    return {
+        "calibration": str(calibration),
+        "videos": [str(v) for v in videos.values()],
+        "poses": [f"results/multiview/{wildcards.session}/poses/{c}.npz" for c in videos],
+        "markerset": config["video_markerset"],
+        "code": package_code("multiview", "capture/pose.py"),
+    }
+
+
+def realval_qc(wildcards):
+    found = sessions()
+    if not found:
+        raise ValueError(
+            f"realval: no multi-camera session in {config['multiview_dir']}/ (config multiview_dir): "
+            "each subfolder needs ≥ 2 synchronised videos and a .qca.txt or .toml calibration"
+        )
+    return [f"results/reference/{s}" for s in found]
+
+
+def realval_reports(wildcards):
+    """The report of every evaluated pair, known once each session's reference is built."""
+    out = []
+    for s in sessions():
+        folder = checkpoints.multiview_reference.get(session=s).output[0]
+        pairs = json.loads((Path(folder) / "pairs.json").read_text())
+        out += [f"results/eval/{p['recording']}.json" for p in pairs if p["evaluated"]]
+    return out

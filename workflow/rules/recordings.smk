@@ -24,6 +24,8 @@ rule pose_model:
 rule recording_markers:
     """A video (pose estimation, one person followed) or a marker file → raw markers at the
     model's frame rate, camera frame, gaps filled; plus a picture of one frame."""
+    wildcard_constraints:
+        video=r"(?!(?:heldout|index|realval)\.)[^/@]+",  # pairs (session@camera@person): pair_markers
     input:
         unpack(recording_inputs),
     output:
@@ -77,9 +79,7 @@ rule recording_report:
     """Metrics before/after (with the Butterworth and Savitzky–Golay baselines) and plots:
     JSON and one self-contained HTML file."""
     input:
-        refined="results/refined/{video}.parquet",
-        frame="results/markers/{video}.png",
-        markerset=recording_markerset_file,
+        unpack(recording_report_inputs),
     output:
         json="results/eval/{video}.json",
         html=report(

@@ -15,4 +15,5 @@ evaluate_recording(
     snakemake.input.frame,
     name=snakemake.wildcards.video,
     savgol_window_s=snakemake.params.savgol_window_s,
+    reference_parquet=snakemake.input.get("reference"),
 )

@@ -51,6 +51,7 @@ def evaluate_recording(
     *,
     name: str,
     savgol_window_s: float = 0.25,
+    reference_parquet: str | None = None,
 ) -> dict:
     observed, refined, _, meta = read_observations(refined_parquet)
     if refined is None:
@@ -80,8 +81,21 @@ def evaluate_recording(
         "change_pct": change,
         "metrics": metrics,
     }
+    reference = None
+    if reference_parquet:
+        from depthrefine.evaluation.realval import score_pair
+        from depthrefine.multiview.stages import read_reference_parquet
+
+        reference, _, _, ref_meta = read_reference_parquet(reference_parquet)
+        if ref_meta["markers"] != index.names:
+            raise ValueError(
+                f"{reference_parquet}: reference markers {ref_meta['markers']} are not the recording's {index.names}"
+            )
+        hip = index.names.index(ms.pelvis_markers["mid"])
+        result["against_reference"] = score_pair(outputs, reference, hip, list(index.bones), index.names)
+        result["against_reference"]["hip_marker"] = ms.pelvis_markers["mid"]
     atomic_write_text(out_json, json.dumps(result, indent=2, default=float) + "\n")
-    atomic_write_text(out_html, render(result, outputs, index, fps, preview_png))
+    atomic_write_text(out_html, render(result, outputs, index, fps, preview_png, reference))
     log.info("%s: report written (%d frames)", name, observed.shape[0])
     return result
 
@@ -150,7 +164,57 @@ def _fmt(v) -> str:
     return f"{v:.4f}" if abs(v) < 1 else f"{v:.2f}"
 
 
-def render(result: dict, outputs: dict, index: MarkerIndex, fps: float, preview_png: str) -> str:
+def _reference_section(result: dict, outputs: dict, index: MarkerIndex, fps: float, reference: np.ndarray) -> str:
+    """The "against the multi-camera reference" section (docs/metrics.md)."""
+    from depthrefine.evaluation.realval import ESTIMATES, LABELS, METRICS, hip_relative
+
+    scores = result["against_reference"]
+    est = scores["estimates"]
+    head = "".join(f"<th>{html.escape(LABELS[k])}</th>" for k in ESTIMATES)
+    rows = "".join(
+        f"<tr><th>{html.escape(label)}</th>" + "".join(f"<td>{_fmt(est[k][m])}</td>" for k in ESTIMATES) + "</tr>"
+        for m, label in METRICS.items()
+    )
+    rows += (
+        f"<tr><th>reference itself: jitter (mm) / bone CV (%)</th><td colspan='{len(ESTIMATES)}'>"
+        f"{_fmt(scores['reference']['jitter_mm'])} / {_fmt(scores['reference']['bone_cv_pct'])}</td></tr>"
+    )
+    markers = list(est["raw"]["depth_mm_per_marker"])
+    per_marker = "".join(
+        f"<tr><th>{html.escape(n)}</th>"
+        + "".join(f"<td>{_fmt(est[k]['depth_mm_per_marker'].get(n))}</td>" for k in ESTIMATES)
+        + "</tr>"
+        for n in markers
+    )
+    plt = pyplot()
+    n = scores["frames"]
+    hip = index.names.index(scores["hip_marker"])
+    t = np.arange(n) / fps
+    picks = [m for m in MAIN_MARKERS if m in index.names]
+    fig, axes = plt.subplots(len(picks), 1, figsize=(11, 1.9 * len(picks)), sharex=True, squeeze=False)
+    ref_rel = hip_relative(reference[:n], hip)
+    for ax, marker in zip(axes[:, 0], picks):
+        k = index.names.index(marker)
+        ax.plot(t, ref_rel[:, k, 2], color="k", lw=1.6, label="multi-camera reference")
+        for key, method in ESTIMATES.items():
+            ax.plot(t, hip_relative(outputs[method][:n], hip)[:, k, 2], color=COLORS[method], lw=1, label=LABELS[key])
+        ax.set_ylabel(f"{marker}\nz − hip (m)", fontsize=8)
+    axes[0, 0].legend(fontsize=7, ncol=5, loc="upper right")
+    axes[-1, 0].set_xlabel("time (s)")
+    pair = result["capture"].get("pair", {})
+    return (
+        "<h2 id='against-reference'>Against the multi-camera reference</h2>"
+        f"<p>Reference: {html.escape(str(pair.get('session')))} person {html.escape(str(pair.get('person')))}, "
+        f"triangulated from ≥ 3 views, in camera {html.escape(str(pair.get('camera')))}'s frame; {n} frames scored. "
+        "All metrics hip-relative (docs/metrics.md).</p>"
+        f"<table id='reference-metrics'><tr><th>metric</th>{head}</tr>{rows}</table>"
+        "<h3>Hip-relative depth error per marker (mm)</h3>"
+        f"<table id='reference-markers'><tr><th>marker</th>{head}</tr>{per_marker}</table>"
+        + figure("Hip-relative depth over time, with the reference", png_data_url(fig))
+    )
+
+
+def render(result: dict, outputs: dict, index: MarkerIndex, fps: float, preview_png: str, reference=None) -> str:
     table, change = result["table"], result["change_pct"]
     head = "".join(f"<th>{html.escape(label)}</th>" for label in METHODS.values())
     body = ""
@@ -193,6 +257,7 @@ def render(result: dict, outputs: dict, index: MarkerIndex, fps: float, preview_
     gaps = cap.get("filled_gaps", [])
     if gaps:
         notes.append(f"{len(gaps)} gaps filled (longest {max(g['frames'] for g in gaps)} input frames)")
+    ref_section = "" if reference is None else _reference_section(result, outputs, index, fps, reference)
     figs = _figures(outputs, index, fps, result["metrics"])
     imgs = figure(frame_title, preview, css_class="frame", element_id="frame", alt="video frame")
     imgs += "".join(figure(title, src) for title, src in figs)
@@ -205,6 +270,7 @@ plane fitted to each trajectory's lowest stance positions; video markers are hip
 <table id="metrics"><tr><th>metric</th>{head}<th>change (refined vs raw)</th></tr>{body}</table>
 <h2>Mean segment lengths (m)</h2>
 <table id="segments"><tr><th>segment</th><th>raw</th><th>refined</th></tr>{seg_rows}</table>
+{ref_section}
 {imgs}""",
     )
 

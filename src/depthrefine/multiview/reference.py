@@ -1,0 +1,243 @@
+"""A multi-camera reference of real people: detections of every camera → people associated
+across views → left/right labels agreed → (optionally) camera rotations refined → points
+triangulated from ≥ 3 views → markers of the video marker set, with per-point reprojection
+error and views used; plus, for every camera × person, that one camera's own monocular
+BlazePose output for the person (what a single-camera user would get), ready to evaluate.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from depthrefine.capture.pose import HIPS, SHOULDERS, Detections
+from depthrefine.markers.markersets import MarkerSet
+from depthrefine.multiview.association import (
+    MIRROR,
+    agree_labels,
+    agree_limb_labels,
+    associate_frame,
+    link_people,
+)
+from depthrefine.multiview.calibration import Camera
+from depthrefine.multiview.refinement import refine_rotations
+from depthrefine.multiview.triangulation import Triangulated, triangulate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReferenceConfig:
+    """The config's ``multiview`` section (the schema holds the defaults)."""
+
+    pose_modes: list[str]  # BlazePose running modes whose detections the reference pools
+    max_people: int  # detections per camera and frame
+    min_visibility: float  # landmark observations below this BlazePose visibility are not used
+    duplicate_px: float  # detections of two modes closer than this (mean landmark distance) are one
+    association_gate_px: float  # worst view's median error of a person hypothesis
+    gate_px: float  # worst view's error of a triangulated point
+    min_views: int  # views per point (≥ 3: two close cameras can agree on a wrong point)
+    link_step_m: float  # hip-centre movement per frame allowed when linking people over time
+    link_jump_m: float  # … and at most this far after a gap
+    link_gap_frames: int
+    min_person_fraction: float  # people seen in fewer frames are dropped (and reported)
+    refine_rotations: bool
+    max_rotation_deg: float
+    match_torso_fraction: float  # a camera's own detection matches a person within this × torso (px)
+    min_pair_coverage: float  # camera × person pairs matched in fewer frames are not evaluated
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ReferenceConfig:
+        from depthrefine.settings import checked_fields
+
+        return cls(**checked_fields(cls, d, "multiview"))
+
+
+@dataclass
+class Person:
+    name: str
+    frames: np.ndarray  # (F,) bool: associated in this frame
+    views: np.ndarray  # (F, V) int: detection index per camera, −1 none
+    flipped: np.ndarray  # (F, V) bool: labels swapped in this view to agree with the others
+    limbs_swapped: np.ndarray  # (F, V, 2) bool: legs, arms swapped on their own in this view
+    pixels: np.ndarray  # (F, V, 33, 2) labels agreed; NaN where not seen
+    visibility: np.ndarray  # (F, V, 33)
+    landmarks: Triangulated | None = None  # over F × 33 points
+    markers: dict = field(default_factory=dict)  # xyz (F, M, 3), error_px (F, M), views (F, M)
+
+
+def _pixels(det: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(33, 3) normalised x, y, visibility → pixels and visibility."""
+    return np.column_stack([det[:, 0] * size[0], det[:, 1] * size[1], det[:, 2]])
+
+
+def pooled_detections(
+    per_mode: dict[str, Detections], size: tuple[int, int], modes: list[str], duplicate_px: float
+) -> list[list[np.ndarray]]:
+    """Per frame, the pixel detections of every mode, a later mode's duplicates of an earlier
+    mode's detection dropped."""
+    n = len(per_mode[modes[0]].image)
+    out = []
+    for f in range(n):
+        kept: list[np.ndarray] = []
+        for mode in modes:
+            for det in per_mode[mode].image[f]:
+                px = _pixels(det, size)
+                if all(np.nanmean(np.linalg.norm(px[:, :2] - k[:, :2], axis=1)) > duplicate_px for k in kept):
+                    kept.append(px)
+        out.append(kept)
+    return out
+
+
+def world_up(tracks: list[dict[int, dict]]) -> np.ndarray:
+    """The world's up: the mean direction from ankles to shoulders of everyone associated
+    (people stand upright on average; no calibration convention needed)."""
+    vecs = [p["points"][1] - p["points"][4] for t in tracks for p in t.values()]
+    up = np.nanmean(vecs, axis=0)
+    return up / np.linalg.norm(up)
+
+
+def associate(cameras: list[Camera], detections: list[list[list[np.ndarray]]], cfg: ReferenceConfig):
+    """detections[v][f] → (people as tracks, dropped tracks' frame counts, world up)."""
+    n_frames = len(detections[0])
+    frames = [
+        associate_frame(
+            cameras,
+            [detections[v][f] for v in range(len(cameras))],
+            gate_px=cfg.association_gate_px,
+            min_views=cfg.min_views,
+        )
+        for f in range(n_frames)
+    ]
+    tracks = link_people(frames, max_step_m=cfg.link_step_m, max_jump_m=cfg.link_jump_m, max_gap=cfg.link_gap_frames)
+    keep = [t for t in tracks if len(t) >= cfg.min_person_fraction * n_frames]
+    dropped = [len(t) for t in tracks if len(t) < cfg.min_person_fraction * n_frames]
+    return keep, dropped, world_up(keep) if keep else np.array([0.0, 0.0, 1.0])
+
+
+def build_person(
+    name: str, track: dict[int, dict], cameras: list[Camera], detections, up: np.ndarray, n_frames: int
+) -> Person:
+    """One person's per-view pixels over the clip, labels agreed between views per frame."""
+    v = len(cameras)
+    person = Person(
+        name,
+        np.zeros(n_frames, dtype=bool),
+        np.full((n_frames, v), -1),
+        np.zeros((n_frames, v), dtype=bool),
+        np.zeros((n_frames, v, 2), dtype=bool),
+        np.full((n_frames, v, 33, 2), np.nan),
+        np.zeros((n_frames, v, 33)),
+    )
+    for f, found in track.items():
+        cams = sorted(found["views"])
+        px = np.stack([detections[c][f][found["views"][c]] for c in cams])  # (n, 33, 3)
+        labels = agree_labels([cameras[c] for c in cams], px[..., :2], up)
+        person.frames[f] = True
+        for i, c in enumerate(cams):
+            det = px[i][MIRROR] if labels.flipped[i] else px[i]
+            person.views[f, c] = found["views"][c]
+            person.flipped[f, c] = labels.flipped[i]
+            person.pixels[f, c] = det[:, :2]
+            person.visibility[f, c] = det[:, 2]
+    person.limbs_swapped = agree_limb_labels(cameras, person.pixels, person.visibility)
+    return person
+
+
+def observations(person: Person, min_visibility: float) -> tuple[np.ndarray, np.ndarray]:
+    """(F·33, V, 2) pixels and (F·33, V) seen flags of one person."""
+    f, v = person.views.shape
+    seen = np.isfinite(person.pixels[..., 0]) & (person.visibility >= min_visibility)
+    return person.pixels.transpose(0, 2, 1, 3).reshape(f * 33, v, 2), seen.transpose(0, 2, 1).reshape(f * 33, v)
+
+
+def four_view_median_px(tri: Triangulated) -> float:
+    """Median reprojection error of the points seen and kept in every view."""
+    all_views = tri.views.all(axis=1) & np.isfinite(tri.error_px)
+    return float(np.median(tri.error_px[all_views])) if all_views.any() else float("nan")
+
+
+def landmarks_to_reference_markers(tri: Triangulated, n_frames: int, ms: MarkerSet) -> dict:
+    """Triangulated landmarks (F·33) → the marker set's markers: a marker that averages several
+    landmarks (midHip, Neck) exists where all of them do."""
+    pts = tri.points.reshape(n_frames, 33, 3)
+    err = tri.error_px.reshape(n_frames, 33)
+    views = tri.views.reshape(n_frames, 33, -1).sum(axis=-1)
+    xyz = np.stack([pts[:, list(ms.landmarks[n])].mean(axis=1) for n in ms.names], axis=1)
+    error = np.stack([err[:, list(ms.landmarks[n])].mean(axis=1) for n in ms.names], axis=1)
+    used = np.stack([views[:, list(ms.landmarks[n])].min(axis=1) for n in ms.names], axis=1)
+    return {"xyz": xyz, "error_px": error, "views": used}
+
+
+def match_camera_detections(
+    person: Person, cam: Camera, own: Detections, size: tuple[int, int], torso_fraction: float
+) -> np.ndarray:
+    """Per frame, the index of this camera's own (single-camera pipeline) detection that is the
+    person: the one whose 2D hip centre is nearest the projected reference hip centre, within
+    ``torso_fraction`` × the projected torso length; −1 where none is."""
+    pts = person.landmarks.points.reshape(len(person.frames), 33, 3)
+    out = np.full(len(person.frames), -1)
+    for f, dets in enumerate(own.image):
+        hips, shoulders = pts[f, list(HIPS)].mean(axis=0), pts[f, list(SHOULDERS)].mean(axis=0)
+        if not dets or not (np.isfinite(hips).all() and np.isfinite(shoulders).all()):
+            continue
+        hip_px, shoulder_px = cam.project(np.stack([hips, shoulders]))
+        gate = torso_fraction * np.linalg.norm(shoulder_px - hip_px)
+        dist = [np.linalg.norm(_pixels(d, size)[list(HIPS), :2].mean(axis=0) - hip_px) for d in dets]
+        k = int(np.argmin(dist))
+        if dist[k] <= gate:
+            out[f] = k
+    return out
+
+
+def _people(cameras: list[Camera], detections, cfg: ReferenceConfig) -> tuple[list[Person], np.ndarray, list[int]]:
+    tracks, dropped, up = associate(cameras, detections, cfg)
+    log.info("%d people associated (%d brief tracks dropped: %s frames)", len(tracks), len(dropped), dropped)
+    n_frames = len(detections[0])
+    return [build_person(f"p{i}", t, cameras, detections, up, n_frames) for i, t in enumerate(tracks)], up, dropped
+
+
+def _joined(tris: list[Triangulated]) -> Triangulated:
+    if not tris:
+        return Triangulated(np.zeros((0, 3)), np.zeros(0), np.zeros((0, 0), dtype=bool), np.zeros((0, 0)))
+    return Triangulated(
+        *(np.concatenate([getattr(t, k) for t in tris]) for k in ("points", "error_px", "views", "per_view_px"))
+    )
+
+
+def build_reference(
+    cameras: list[Camera], per_camera: list[dict[str, Detections]], ms: MarkerSet, cfg: ReferenceConfig
+) -> dict:
+    """The whole reference of one session (module doc). Returns people, QC and calibration."""
+    sizes = [cam.size for cam in cameras]
+    detections = [pooled_detections(d, s, cfg.pose_modes, cfg.duplicate_px) for d, s in zip(per_camera, sizes)]
+    n_frames = len(detections[0])
+    people, up, dropped = _people(cameras, detections, cfg)
+    obs = [observations(p, cfg.min_visibility) for p in people]
+    before = [triangulate(cameras, px, seen, gate_px=cfg.gate_px, min_views=cfg.min_views) for px, seen in obs]
+    qc = {
+        "frames": n_frames,
+        "cameras": [c.name for c in cameras],
+        "up": up.tolist(),
+        "median_4view_px_before": four_view_median_px(_joined(before)),
+    }
+    refined = cameras
+    if cfg.refine_rotations and people:
+        points = np.concatenate([t.points for t in before])
+        px = np.concatenate([o[0] for o in obs])
+        kept = np.isfinite(points).all(axis=1)
+        seen = np.concatenate([t.views for t in before])[kept]
+        refined, degrees = refine_rotations(cameras, points[kept], px[kept], seen, max_deg=cfg.max_rotation_deg)
+        qc["rotation_deg"] = {c.name: d.round(3).tolist() for c, d in zip(cameras, degrees)}
+        log.info("camera rotations refined (deg): %s", qc["rotation_deg"])
+        # The refined cameras associate better too: one more pass.
+        people, up, dropped = _people(refined, detections, cfg)
+        obs = [observations(p, cfg.min_visibility) for p in people]
+    qc["dropped_tracks"] = dropped
+    for p, (px, seen) in zip(people, obs):
+        p.landmarks = triangulate(refined, px, seen, gate_px=cfg.gate_px, min_views=cfg.min_views)
+        p.markers = landmarks_to_reference_markers(p.landmarks, n_frames, ms)
+    qc["median_4view_px_after"] = four_view_median_px(_joined([p.landmarks for p in people]))
+    return {"people": people, "cameras": refined, "qc": qc, "detections": detections}

@@ -1,0 +1,275 @@
+"""The multi-camera workflow stages (workflow/rules/multiview.smk): the reference of a
+session (people, QC page, camera × person pairs) and each pair's monocular recording."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from depthrefine.io import atomic_path, atomic_write_text
+
+log = logging.getLogger(__name__)
+
+REFERENCE_VERSION = 1
+SINGLE_CAMERA_MODE = "video"  # the mode the single-camera pipeline runs BlazePose in (capture/pose.py)
+
+
+def write_reference_parquet(path: str | Path, markers: dict, names: list[str], fps: float, meta: dict) -> None:
+    """Long table, one row per frame × marker (docs/multiview.md): world metres, NaN where dropped."""
+    xyz, err, views = markers["xyz"], markers["error_px"], markers["views"]
+    f, m = err.shape
+    table = pa.table(
+        {
+            "frame": pa.array(np.repeat(np.arange(f, dtype=np.int32), m)),
+            "time_s": pa.array(np.repeat(np.arange(f) / fps, m)),
+            "marker": pa.array(np.tile(np.array(names, dtype=object), f), pa.string()),
+            "x": pa.array(xyz[..., 0].ravel()),
+            "y": pa.array(xyz[..., 1].ravel()),
+            "z": pa.array(xyz[..., 2].ravel()),
+            "error_px": pa.array(err.ravel()),
+            "views": pa.array(views.ravel().astype(np.int8)),
+        }
+    )
+    info = {"fps": fps, "markers": names, "version": REFERENCE_VERSION, **meta}
+    table = table.replace_schema_metadata({"depthrefine": json.dumps(info)})
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def read_reference_parquet(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """(xyz (F, M, 3), error_px (F, M), views (F, M), metadata) of a reference file."""
+    table = pq.read_table(path)
+    meta = json.loads(table.schema.metadata[b"depthrefine"])
+    m = len(meta["markers"])
+    f = table.num_rows // m
+    xyz = np.stack([table.column(k).to_numpy() for k in "xyz"], axis=-1).reshape(f, m, 3)
+    return xyz, table.column("error_px").to_numpy().reshape(f, m), table.column("views").to_numpy().reshape(f, m), meta
+
+
+def person_qc(person, ms, cameras) -> dict:
+    """Coverage and quality of one person's reference markers (docs/multiview.md, QC)."""
+    from depthrefine.evaluation.realval import bone_cv_pct
+
+    m = person.markers
+    assoc = person.frames
+    kept = np.isfinite(m["xyz"][..., 0])
+    err = m["error_px"][assoc][kept[assoc]]
+    per_view = person.landmarks.per_view_px.reshape(len(assoc), 33, -1)
+    used = person.landmarks.views.reshape(len(assoc), 33, -1)
+    marker_landmarks = sorted({i for n in ms.names for i in ms.landmarks[n]})
+    per_camera = {}
+    for v, cam in enumerate(cameras):
+        e = per_view[:, marker_landmarks, v][used[:, marker_landmarks, v]]
+        per_camera[cam.name] = {
+            "observations": int(e.size),
+            "median_px": float(np.median(e)) if e.size else None,
+            "p90_px": float(np.percentile(e, 90)) if e.size else None,
+        }
+    index = {n: i for i, n in enumerate(ms.names)}
+    bones = [(index[a], index[b]) for a, b in ms.bones]
+    return {
+        "frames_associated": int(assoc.sum()),
+        "frame_coverage": float(assoc.mean()),
+        "kept_fraction": float(kept[assoc].mean()) if assoc.any() else 0.0,
+        "median_reproj_px": float(np.median(err)) if err.size else None,
+        "kept_per_marker": {n: float(kept[assoc, i].mean()) if assoc.any() else 0.0 for i, n in enumerate(ms.names)},
+        "views_flipped": int(person.flipped.sum()),
+        "limbs_swapped": int(person.limbs_swapped.sum()),
+        "per_camera": per_camera,
+        "bone_cv_pct": bone_cv_pct(m["xyz"], bones),
+        "error_px_sample": np.round(err, 2).tolist(),
+    }
+
+
+def session_reference(
+    calibration: str,
+    videos: list[str],
+    poses: list[str],
+    markerset_path: str,
+    settings: dict,
+    out_dir: str,
+    *,
+    session: str,
+) -> dict:
+    """One session's reference (reference.py) → ``out_dir``: {person}.parquet, qc.json,
+    qc.html, pairs.json and the refined calibration (calibration_refined.toml)."""
+    from depthrefine.markers.markersets import load_markerset
+    from depthrefine.multiview.calibration import read_calibration, write_toml
+    from depthrefine.multiview.poses import load_camera_poses
+    from depthrefine.multiview.reference import ReferenceConfig, build_reference, match_camera_detections
+    from depthrefine.multiview.session import cameras_for_videos
+
+    cfg = ReferenceConfig.from_dict(settings)
+    ms = load_markerset(markerset_path)
+    if ms.landmarks is None:
+        raise ValueError(f"marker set {ms.name!r} ({ms.path}) has no 'landmarks' mapping, so video cannot give it")
+    names = [Path(v).stem for v in videos]
+    cameras = cameras_for_videos(read_calibration(calibration), names, calibration)
+    per_camera = [load_camera_poses(p) for p in poses]
+    fps = {round(d[cfg.pose_modes[0]].fps, 3) for d in per_camera}
+    if len(fps) != 1:
+        raise ValueError(
+            f"session {session}: the videos have different frame rates {sorted(fps)}; they must be synchronised"
+        )
+    fps = fps.pop()
+    ref = build_reference(cameras, per_camera, ms, cfg)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    refined = ref["cameras"]
+    write_toml(refined, out / "calibration_refined.toml")
+    qc = dict(ref["qc"], session=session, fps=fps, markerset=ms.name, people={})
+    pairs = []
+    mode = SINGLE_CAMERA_MODE if SINGLE_CAMERA_MODE in per_camera[0] else cfg.pose_modes[0]
+    for person in ref["people"]:
+        write_reference_parquet(
+            out / f"{person.name}.parquet", person.markers, ms.names, fps, {"session": session, "person": person.name}
+        )
+        qc["people"][person.name] = person_qc(person, ms, refined)
+        for v, cam in enumerate(refined):
+            own = per_camera[v][mode]
+            matched = match_camera_detections(person, cam, own, cam.size, cfg.match_torso_fraction)
+            referenced = np.isfinite(person.markers["xyz"][..., 0]).any(axis=1)
+            # Share of the frames with a reference in which this camera's own pipeline sees the person.
+            coverage = float(((matched >= 0) & referenced).sum() / max(referenced.sum(), 1))
+            pairs.append(
+                {
+                    "session": session,
+                    "camera": cam.name,
+                    "person": person.name,
+                    "recording": f"{session}@{cam.name}@{person.name}",
+                    "mode": mode,
+                    "coverage": coverage,
+                    "evaluated": coverage >= cfg.min_pair_coverage,
+                    "detection": matched.tolist(),
+                }
+            )
+        log.info(
+            "%s %s: %d frames, %.1f %% of marker-frames kept, median reprojection %.1f px",
+            session,
+            person.name,
+            person.frames.sum(),
+            100 * qc["people"][person.name]["kept_fraction"],
+            qc["people"][person.name]["median_reproj_px"] or float("nan"),
+        )
+    qc["pairs"] = [{k: p[k] for k in ("camera", "person", "coverage", "evaluated")} for p in pairs]
+    atomic_write_text(out / "pairs.json", json.dumps(pairs, indent=1) + "\n")
+    atomic_write_text(out / "qc.json", json.dumps(qc, indent=2, default=float) + "\n")
+    from depthrefine.multiview.qc_page import render_qc
+
+    atomic_write_text(out / "qc.html", render_qc(qc))
+    return qc
+
+
+def longest_run(mask: np.ndarray, max_gap: int) -> tuple[int, int]:
+    """[start, end) of the longest stretch of True allowing interior gaps of ≤ max_gap frames."""
+    best, start, last = (0, 0), None, None
+    for f in np.flatnonzero(mask):
+        if start is None or f - last - 1 > max_gap:
+            start = f
+        last = f
+        if last + 1 - start > best[1] - best[0]:
+            best = (int(start), int(last + 1))
+    return best
+
+
+def pair_recording(
+    reference_dir: str,
+    poses: str,
+    markerset_path: str,
+    out_parquet: str,
+    out_trc: str,
+    out_png: str,
+    out_reference: str,
+    *,
+    recording: str,
+    fps: float,
+    gap_fill_s: float,
+) -> dict:
+    """One camera × person pair → that camera's own monocular markers (its BlazePose world
+    landmarks, what a single-camera user gets) as a recording, and the reference in that
+    camera's frame over the same frames (docs/multiview.md)."""
+    from depthrefine.capture.pose import landmarks_to_markers
+    from depthrefine.capture.recording import _finish, draw_skeleton
+    from depthrefine.markers.markersets import load_markerset
+    from depthrefine.multiview.calibration import read_toml
+    from depthrefine.multiview.poses import load_camera_poses
+
+    session, camera, person = recording.split("@")
+    ref_dir = Path(reference_dir)
+    pair = next(
+        (
+            p
+            for p in json.loads((ref_dir / "pairs.json").read_text())
+            if p["camera"] == camera and p["person"] == person
+        ),
+        None,
+    )
+    if pair is None:
+        raise ValueError(f"{recording}: no such camera × person pair in {ref_dir / 'pairs.json'}")
+    ms = load_markerset(markerset_path)
+    own = load_camera_poses(poses)[pair["mode"]]
+    xyz_ref, err, views, meta = read_reference_parquet(ref_dir / f"{person}.parquet")
+    if meta["markers"] != ms.names:
+        raise ValueError(f"{recording}: the reference has markers {meta['markers']}, the marker set {ms.name!r} others")
+    cam = {c.name: c for c in read_toml(ref_dir / "calibration_refined.toml")}[camera]
+    det = np.asarray(pair["detection"])
+    n = len(det)
+    world = np.full((n, 33, 3), np.nan)
+    for f, k in enumerate(det):
+        if k >= 0:
+            world[f] = own.world[f][k][:, :3]
+    raw = landmarks_to_markers(world, ms.landmarks, ms.names)
+    both = (det >= 0) & np.isfinite(xyz_ref[..., 0]).any(axis=1)
+    start, end = longest_run(both, int(round(gap_fill_s * own.fps)))
+    if end - start < 2:
+        raise ValueError(f"{recording}: the camera's own detections never meet the reference")
+    extra = {
+        "pair": {
+            "session": session,
+            "camera": camera,
+            "person": person,
+            "frames": [start, end],
+            "coverage": pair["coverage"],
+        }
+    }
+    raw_seg = raw[start:end].copy()
+    raw_seg[det[start:end] < 0] = np.nan
+    info, observed = _finish(
+        raw_seg,
+        own.fps,
+        ms,
+        recording,
+        fps=fps,
+        gap_fill_s=gap_fill_s,
+        out_parquet=out_parquet,
+        out_trc=out_trc,
+        extra=extra,
+    )
+    # The reference over the same frames (after the same trimming), in this camera's frame.
+    first = start + info["first_input_frame"]
+    kept = info["frames_in"] - info["trimmed_frames"]["start"] - info["trimmed_frames"]["end"]
+    in_camera = cam.to_camera(xyz_ref[first : first + kept])
+    seg_err, seg_views = err[first : first + kept], views[first : first + kept]
+    if abs(own.fps - fps) > 1e-6:
+        raise ValueError(
+            f"{recording}: the session is at {own.fps:g} fps, the config's fps is {fps:g}; "
+            "the reference is compared frame by frame, so set fps to the session's rate"
+        )
+    ref_meta = {
+        "session": session,
+        "camera": camera,
+        "person": person,
+        "frame": "camera",
+        "first_session_frame": int(first),
+    }
+    write_reference_parquet(
+        out_reference, {"xyz": in_camera, "error_px": seg_err, "views": seg_views}, ms.names, fps, ref_meta
+    )
+    middle = observed.shape[0] // 2
+    draw_skeleton(observed[middle], ms, out_png, f"{recording}, frame {middle} (camera {camera}'s own BlazePose)")
+    return info

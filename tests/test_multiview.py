@@ -1,0 +1,246 @@
+"""Multi-camera reference: calibration readers, triangulation, label swaps, association,
+scores against a reference; all on synthetic cameras except the Qualisys reader."""
+
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from depthrefine.errors import DataError
+from depthrefine.evaluation.realval import against_reference, bone_cv_pct
+from depthrefine.multiview.association import MIRROR, agree_labels, agree_limb_labels, associate_frame, mirrored
+from depthrefine.multiview.calibration import Camera, read_qca, read_toml, write_toml
+from depthrefine.multiview.session import cameras_for_videos, find_sessions
+from depthrefine.multiview.stages import longest_run
+from depthrefine.multiview.triangulation import triangulate
+
+UP = np.array([0.0, 0.0, 1.0])
+
+
+def look_at(name, centre, target=(0.0, 0.0, 1.0), f=1400.0, size=(1088, 1920), dist=(0.0, 0.0, 0.0, 0.0)):
+    """An OpenCV camera at ``centre`` looking at ``target``, world z up."""
+    z = np.asarray(target, float) - centre
+    z /= np.linalg.norm(z)
+    x = np.cross(z, UP)
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    R = np.stack([x, y, z])
+    K = np.array([[f, 0, size[0] / 2], [0, f, size[1] / 2], [0, 0, 1.0]])
+    return Camera(name, size, K, np.asarray(dist, float), R, -R @ np.asarray(centre, float))
+
+
+@pytest.fixture
+def cameras():
+    return [
+        look_at("a", np.array([4.0, 0.5, 1.5]), dist=(0.05, -0.01, 0.001, 0.0)),
+        look_at("b", np.array([-0.5, 4.0, 1.6])),
+        look_at("c", np.array([-4.0, -0.3, 1.4]), dist=(-0.03, 0.0, 0.0, 0.001)),
+        look_at("d", np.array([0.4, -4.0, 1.7])),
+    ]
+
+
+def body(offset=(0.0, 0.0, 0.0), facing=0.0):
+    """33 BlazePose-like landmarks of a person standing at ``offset`` facing +y rotated by
+    ``facing`` rad about z; the person's left is −x when facing +y."""
+    p = np.zeros((33, 3))
+    side = {"L": -1.0, "R": 1.0}
+    p[0] = [0, 0.10, 1.62]  # nose
+    for i, (s, dx) in zip(
+        range(1, 7), [("L", 0.02), ("L", 0.035), ("L", 0.05), ("R", 0.02), ("R", 0.035), ("R", 0.05)]
+    ):
+        p[i] = [side[s] * dx, 0.08, 1.66]
+    p[7], p[8] = [-0.08, 0.0, 1.63], [0.08, 0.0, 1.63]
+    p[9], p[10] = [-0.025, 0.09, 1.57], [0.025, 0.09, 1.57]
+    chain = {
+        11: (0.19, 0.0, 1.42),
+        13: (0.24, 0.05, 1.15),
+        15: (0.26, 0.15, 0.92),
+        17: (0.27, 0.17, 0.86),
+        19: (0.26, 0.18, 0.85),
+        21: (0.25, 0.17, 0.88),
+        23: (0.11, 0.0, 0.95),
+        25: (0.13, 0.08, 0.52),
+        27: (0.14, -0.05, 0.09),
+        29: (0.14, -0.1, 0.04),
+        31: (0.15, 0.12, 0.02),
+    }
+    for i, (x, y, z) in chain.items():
+        p[i] = [-x, y, z]  # left
+        p[i + 1] = [x, y, z]  # right
+    c, s = np.cos(facing), np.sin(facing)
+    rot = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+    return p @ rot.T + np.asarray(offset)
+
+
+def project(cameras, X):
+    return np.stack([cam.project(X) for cam in cameras], axis=-2)  # (..., V, 2)
+
+
+def test_triangulation_is_exact_on_synthetic_cameras(cameras):
+    rng = np.random.default_rng(0)
+    X = rng.uniform([-1, -1, 0], [1, 1, 2], size=(200, 3))
+    px = project(cameras, X)
+    seen = np.ones((200, 4), dtype=bool)
+    seen[:50, 0] = False  # three views only
+    tri = triangulate(cameras, px, seen, gate_px=5.0, min_views=3)
+    np.testing.assert_allclose(tri.points, X, atol=1e-6)
+    assert np.nanmax(tri.error_px) < 1e-3
+    assert tri.views[:50].sum(axis=1).tolist() == [3] * 50 and tri.views[50:].all()
+
+
+def test_triangulation_drops_points_with_two_views_and_gates_outliers(cameras):
+    X = body()
+    px = project(cameras, X)
+    seen = np.ones((33, 4), dtype=bool)
+    seen[0, 2:] = False  # the nose in two views only: dropped, not guessed
+    px[5, 1] += 80.0  # one wild observation: the other three views are kept
+    tri = triangulate(cameras, px, seen, gate_px=10.0, min_views=3)
+    assert np.isnan(tri.points[0]).all() and np.isnan(tri.error_px[0])
+    assert tri.views[5].tolist() == [True, False, True, True]
+    np.testing.assert_allclose(tri.points[5], X[5], atol=1e-6)
+
+
+def test_toml_round_trip_and_a_hand_computed_projection(tmp_path, cameras):
+    write_toml(cameras, tmp_path / "calib.toml")
+    back = read_toml(tmp_path / "calib.toml")
+    X = body()
+    for a, b in zip(cameras, back):
+        np.testing.assert_allclose(a.project(X), b.project(X), atol=1e-6)
+        np.testing.assert_allclose(a.centre, b.centre, atol=1e-9)
+    # Pinhole by hand: camera at the origin, identity rotation, no distortion.
+    cam = Camera(
+        "p", (640, 480), np.array([[500.0, 0, 320], [0, 500, 240], [0, 0, 1]]), np.zeros(4), np.eye(3), np.zeros(3)
+    )
+    np.testing.assert_allclose(cam.project(np.array([[0.2, -0.1, 2.0]])), [[370.0, 215.0]], atol=1e-9)
+
+
+def test_qualisys_reader_reproduces_camera_centres_and_looks_at_the_scene(data_dir):
+    path = data_dir / "multiview" / "lab-two-people" / "Calib.qca.txt"
+    cams = read_qca(path)
+    root = ET.parse(path).getroot()
+    centres = [
+        np.array([float(c.find("transform").get(k)) for k in "xyz"]) / 1000 for c in root.findall("cameras/camera")
+    ]
+    assert len(cams) == 4
+    for cam, centre in zip(cams, centres):
+        np.testing.assert_allclose(cam.centre, centre, atol=1e-9)
+        assert cam.size == (1088, 1920)
+        # A point on the optical axis projects to the principal point.
+        on_axis = cam.centre + 3.0 * cam.R[2]
+        np.testing.assert_allclose(cam.project(on_axis[None])[0], cam.K[:2, 2], atol=1e-6)
+    # The point nearest every optical axis (the lab's centre) is in front of every camera and
+    # inside every image: the π rotation about x has been applied the right way round.
+    A, b = np.zeros((3, 3)), np.zeros(3)
+    for cam in cams:
+        d = cam.R[2]
+        M = np.eye(3) - np.outer(d, d)
+        A, b = A + M, b + M @ cam.centre
+    scene = np.linalg.solve(A, b)
+    for cam in cams:
+        assert cam.to_camera(scene)[2] > 1.0
+        u, v = cam.project(scene[None])[0]
+        assert 0 <= u < cam.size[0] and 0 <= v < cam.size[1]
+
+
+def test_calibration_errors_name_the_file(tmp_path):
+    bad = tmp_path / "x.qca.txt"
+    bad.write_text("<not xml")
+    with pytest.raises(DataError, match="x.qca.txt"):
+        read_qca(bad)
+    (tmp_path / "c.toml").write_text("[cam1]\nname = 'cam1'\nsize = [10, 10]\n")
+    with pytest.raises(DataError, match="missing"):
+        read_toml(tmp_path / "c.toml")
+
+
+def test_synthetic_body_has_the_right_chirality():
+    X = body(facing=0.7)
+    assert not mirrored(X, UP)
+    assert mirrored(X[MIRROR], UP)
+
+
+def test_a_planted_whole_body_swap_is_detected(cameras):
+    px = project(cameras, body(facing=0.4)).transpose(1, 0, 2)  # (V, 33, 2)
+    planted = px.copy()
+    planted[2] = planted[2][MIRROR]
+    labels = agree_labels(cameras, planted, UP)
+    assert labels.flipped.tolist() == [False, False, True, False]
+    assert labels.error_px < 1e-3
+    # All views swapped: the views agree with each other, chirality finds it.
+    labels = agree_labels(cameras, px[:, MIRROR], UP)
+    assert labels.flipped.all()
+
+
+def test_a_planted_leg_swap_is_detected_and_corrected(cameras):
+    frames = np.stack([project(cameras, body(facing=f)) for f in (0.0, 0.3, 0.6)])  # (F, 33, V, 2)
+    px = frames.transpose(0, 2, 1, 3).copy()  # (F, V, 33, 2)
+    truth = px.copy()
+    legs_left, legs_right = [25, 27, 29, 31], [26, 28, 30, 32]
+    px[1, 3, legs_left + legs_right] = truth[1, 3, legs_right + legs_left]
+    vis = np.ones(px.shape[:3])
+    swapped = agree_limb_labels(cameras, px, vis)
+    assert swapped[..., 0].sum() == 1 and swapped[1, 3, 0]
+    assert not swapped[..., 1].any()
+    np.testing.assert_allclose(px, truth, atol=1e-9)
+
+
+def test_association_separates_two_people_and_drops_a_background_one(cameras):
+    a, b = body((-0.9, 0.2, 0.0), 0.3), body((0.8, -0.3, 0.0), 2.5)
+    background = body((0.0, 9.0, 0.0))
+    pa_, pb, pc = (project(cameras, x).transpose(1, 0, 2) for x in (a, b, background))
+    rng = np.random.default_rng(1)
+    detections, truth = [], []
+    for v in range(4):
+        people = [("a", pa_[v]), ("b", pb[v])] + ([("bg", pc[v])] if v < 2 else [])
+        order = rng.permutation(len(people))
+        detections.append([np.column_stack([people[k][1], np.ones(33)]) for k in order])
+        truth.append({people[k][0]: i for i, k in enumerate(order)})
+    found = associate_frame(cameras, detections, gate_px=20.0, min_views=3)
+    assert len(found) == 2
+    for person in found:
+        name = "a" if np.linalg.norm(person["hip"] - a[[23, 24]].mean(axis=0)) < 0.05 else "b"
+        assert person["views"] == {v: truth[v][name] for v in range(4)}
+
+
+def test_scores_against_a_reference():
+    rng = np.random.default_rng(2)
+    ref = np.repeat(body()[None, [0, 11, 12, 23, 24, 25, 26]], 20, axis=0) + rng.normal(0, 0.01, (20, 7, 3))
+    names = ["nose", "ls", "rs", "lh", "rh", "lk", "rk"]
+    hip = 3
+    same = against_reference(ref, ref, hip, [(3, 5), (4, 6)], names)
+    assert same["depth_mm"] == 0 and same["mpjpe_mm"] == 0 and same["mpjpe_rigid_mm"] < 1e-9
+    est = ref.copy()
+    est[:, 5, 2] += 0.1  # one knee 10 cm deeper
+    s = against_reference(est, ref, hip, [(3, 5), (4, 6)], names)
+    assert s["depth_mm"] == pytest.approx(100 / 6)  # 6 markers besides the hip
+    assert s["depth_mm_per_marker"]["lk"] == pytest.approx(100)
+    rotated = ref @ np.array([[0, -1, 0], [1, 0, 0], [0, 0, 1.0]]).T  # a quarter turn
+    assert against_reference(rotated, ref, hip, [], names)["mpjpe_rigid_mm"] < 1e-6
+    assert bone_cv_pct(ref, [(3, 5)]) > 0
+
+
+def test_longest_run_allows_short_gaps():
+    mask = np.array([1, 1, 0, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1], dtype=bool)
+    assert longest_run(mask, 1) == (8, 14)
+    assert longest_run(mask, 3) == (0, 14)
+
+
+def test_sessions_and_video_camera_pairing(tmp_path):
+    s = tmp_path / "lab"
+    s.mkdir()
+    (s / "b.mp4").write_bytes(b"")
+    assert find_sessions(tmp_path / "missing") == {}
+    with pytest.raises(DataError, match="calibration"):
+        find_sessions(tmp_path)
+    (s / "calib.toml").write_text("")
+    with pytest.raises(DataError, match="at least 2"):
+        find_sessions(tmp_path)
+    (s / "a.mp4").write_bytes(b"")
+    calibration, videos = find_sessions(tmp_path)["lab"]
+    assert calibration.name == "calib.toml" and list(videos) == ["a", "b"]
+    cams = [look_at(n, np.array([4.0, float(i), 1.5])) for i, n in enumerate(("s1", "s2"))]
+    paired = cameras_for_videos(cams, ["b", "a"], s)
+    assert [c.name for c in paired] == ["b", "a"] and paired[1].meta["calibration_name"] == "s1"
+    by_name = cameras_for_videos(cams, ["s2", "s1"], s)
+    assert [c.name for c in by_name] == ["s2", "s1"]
+    with pytest.raises(DataError, match="2 calibrated cameras"):
+        cameras_for_videos(cams, ["a", "b", "c"], s)

@@ -1,0 +1,105 @@
+# Real multi-camera validation (docs/multiview.md): sessions in multiview_dir → BlazePose per
+# camera → triangulated reference per person (a checkpoint: who is there is known only then)
+# → every camera × person pair as a monocular recording → results/eval/{pair}.json (recording
+# rules, with the reference section) → results/eval/realval.{html,json}.
+rule multiview_poses:
+    """Every person BlazePose detects in one camera of a session, in each pose mode."""
+    input:
+        video=session_video,
+        pose_model=POSE_MODEL,
+        code=package_code("capture/pose.py", "multiview/poses.py"),
+    output:
+        "results/multiview/{session}/poses/{camera}.npz",
+    log:
+        "logs/multiview_poses/{session}/{camera}.log",
+    benchmark:
+        "benchmarks/multiview_poses/{session}/{camera}.tsv"
+    conda:
+        "../../envs/recordings.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        max_people=config["multiview"]["max_people"],
+        modes=config["multiview"]["pose_modes"],
+    script:
+        "../scripts/multiview_poses.py"
+
+
+checkpoint multiview_reference:
+    """People associated across views, labels agreed, cameras refined, points triangulated
+    from ≥ 3 views: {person}.parquet, qc.json, qc.html, pairs.json, calibration_refined.toml."""
+    input:
+        unpack(session_reference_inputs),
+    output:
+        directory("results/reference/{session}"),
+    log:
+        "logs/multiview_reference/{session}.log",
+    benchmark:
+        "benchmarks/multiview_reference/{session}.tsv"
+    conda:
+        "../../envs/recordings.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        settings=config["multiview"],
+    script:
+        "../scripts/multiview_reference.py"
+
+
+rule pair_markers:
+    """One camera × person pair: that camera's own monocular markers as a recording, and the
+    reference in that camera's frame."""
+    input:
+        reference="results/reference/{session}",
+        poses="results/multiview/{session}/poses/{camera}.npz",
+        markerset=config["video_markerset"],
+        code=package_code("multiview/stages.py", "capture/recording.py", "capture/sequence.py"),
+    output:
+        parquet="results/markers/{session}@{camera}@{person}.parquet",
+        trc="results/markers/{session}@{camera}@{person}.trc",
+        frame="results/markers/{session}@{camera}@{person}.png",
+        reference="results/reference_camera/{session}@{camera}@{person}.parquet",
+    log:
+        "logs/pair_markers/{session}@{camera}@{person}.log",
+    conda:
+        "../../envs/recordings.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        fps=config["fps"],
+        gap_fill_s=config["gap_fill_s"],
+    script:
+        "../scripts/pair_markers.py"
+
+
+rule realval:
+    """The summary over every evaluated camera × person pair of every session, with each
+    person's reference QC: results/eval/realval.{html,json}."""
+    input:
+        reports=realval_reports,
+        qc=realval_qc,
+        code=package_code("evaluation/realval.py"),
+    output:
+        json="results/eval/realval.json",
+        html=report(
+            "results/eval/realval.html",
+            caption="../report/realval.rst",
+            category="Real validation",
+        ),
+    log:
+        "logs/realval.log",
+    localrule: True
+    conda:
+        "../../envs/recordings.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/realval.py"

@@ -1,0 +1,15 @@
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))  # this checkout's package
+
+from depthrefine.evaluation.realval import realval_summary
+from depthrefine.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+realval_summary(
+    list(snakemake.input.reports),
+    [str(Path(d) / "qc.json") for d in snakemake.input.qc],
+    snakemake.output.json,
+    snakemake.output.html,
+)
