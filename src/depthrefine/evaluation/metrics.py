@@ -25,9 +25,11 @@ def mpjpe_mm(pred: np.ndarray, true: np.ndarray, index: MarkerIndex) -> float:
 
 
 def bone_length_cv(xyz: np.ndarray, segments: np.ndarray) -> float:
-    """Mean over segments of std/mean of the segment's length over the sequence."""
+    """Mean over segments of std/mean of the segment's length over the frames where it exists
+    (a triangulated reference has gaps)."""
+    segments = np.asarray(segments).reshape(-1, 2)
     lengths = np.linalg.norm(xyz[:, segments[:, 0]] - xyz[:, segments[:, 1]], axis=-1)
-    return float((lengths.std(axis=0) / lengths.mean(axis=0)).mean())
+    return float((np.nanstd(lengths, axis=0) / np.nanmean(lengths, axis=0)).mean())
 
 
 def pelvis_angles_deg(xyz: np.ndarray, index: MarkerIndex, up: np.ndarray) -> dict[str, np.ndarray]:
@@ -72,8 +74,9 @@ def ground_violation_pct(
 
 
 def depth_jitter_mm(xyz: np.ndarray) -> float:
-    """Mean |second difference| of depth per frame step (the data are at 60 fps)."""
-    return float(np.abs(np.diff(xyz[..., 2], n=2, axis=0)).mean() * 1000)
+    """Mean |second difference| of depth per frame step (the data are at 60 fps); steps across
+    a gap (NaN) do not count."""
+    return float(np.nanmean(np.abs(np.diff(xyz[..., 2], n=2, axis=0))) * 1000)
 
 
 def floor_height(true: np.ndarray, feet: np.ndarray, up: np.ndarray) -> float:

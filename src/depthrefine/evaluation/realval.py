@@ -15,6 +15,8 @@ import logging
 
 import numpy as np
 
+from depthrefine.evaluation.metrics import bone_length_cv, depth_jitter_mm
+
 log = logging.getLogger(__name__)
 
 ESTIMATES = {"raw": "raw", "butterworth": "butterworth_6hz", "savgol": "savitzky_golay", "refined": "learned"}
@@ -39,19 +41,7 @@ def hip_relative(xyz: np.ndarray, hip: int) -> np.ndarray:
 
 def bone_cv_pct(xyz: np.ndarray, bones: list[tuple[int, int]]) -> float:
     """Mean over the long bones of std/mean of the bone's length over the frames it exists, in %."""
-    cvs = []
-    for a, b in bones:
-        length = np.linalg.norm(xyz[:, a] - xyz[:, b], axis=-1)
-        length = length[np.isfinite(length)]
-        if len(length) > 1:
-            cvs.append(length.std() / length.mean())
-    return float(np.mean(cvs) * 100) if cvs else float("nan")
-
-
-def jitter_mm(xyz_rel: np.ndarray) -> float:
-    """Mean |second difference| of hip-relative depth per 60 fps step (the data are at 60 fps)."""
-    d2 = np.abs(np.diff(xyz_rel[..., 2], n=2, axis=0))
-    return float(np.nanmean(d2) * 1000)
+    return bone_length_cv(xyz, np.asarray(bones)) * 100 if len(bones) else float("nan")
 
 
 def rigid_aligned(est: np.ndarray, ref: np.ndarray, ok: np.ndarray) -> np.ndarray:
@@ -83,7 +73,7 @@ def against_reference(est: np.ndarray, ref: np.ndarray, hip: int, bones, names: 
         "depth_mm": float(depth[ok].mean() * 1000),
         "mpjpe_mm": float(dist[ok].mean() * 1000),
         "mpjpe_rigid_mm": float(np.nanmean(np.where(ok, rigid, np.nan)) * 1000),
-        "jitter_mm": jitter_mm(e),
+        "jitter_mm": depth_jitter_mm(e),
         "bone_cv_pct": bone_cv_pct(est, bones),
         "depth_mm_per_marker": {
             n: float(depth[ok[:, k], k].mean() * 1000) for k, n in enumerate(names) if ok[:, k].any()
@@ -104,7 +94,7 @@ def score_pair(outputs: dict[str, np.ndarray], reference: np.ndarray, hip: int, 
     return {
         "frames": int(n),
         "estimates": estimates,
-        "reference": {"jitter_mm": jitter_mm(ref_rel), "bone_cv_pct": bone_cv_pct(reference[:n], bones)},
+        "reference": {"jitter_mm": depth_jitter_mm(ref_rel), "bone_cv_pct": bone_cv_pct(reference[:n], bones)},
     }
 
 

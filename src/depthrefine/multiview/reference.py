@@ -240,4 +240,4 @@ def build_reference(
         p.landmarks = triangulate(refined, px, seen, gate_px=cfg.gate_px, min_views=cfg.min_views)
         p.markers = landmarks_to_reference_markers(p.landmarks, n_frames, ms)
     qc["median_4view_px_after"] = four_view_median_px(_joined([p.landmarks for p in people]))
-    return {"people": people, "cameras": refined, "qc": qc, "detections": detections}
+    return {"people": people, "cameras": refined, "qc": qc}

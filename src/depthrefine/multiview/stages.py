@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from depthrefine.io import atomic_path, atomic_write_text
+from depthrefine.multiview.session import PAIR_SEPARATOR
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,7 @@ def session_reference(
     pairs = []
     mode = SINGLE_CAMERA_MODE if SINGLE_CAMERA_MODE in per_camera[0] else cfg.pose_modes[0]
     for person in ref["people"]:
+        referenced = np.isfinite(person.markers["xyz"][..., 0]).any(axis=1)
         write_reference_parquet(
             out / f"{person.name}.parquet", person.markers, ms.names, fps, {"session": session, "person": person.name}
         )
@@ -133,7 +135,6 @@ def session_reference(
         for v, cam in enumerate(refined):
             own = per_camera[v][mode]
             matched = match_camera_detections(person, cam, own, cam.size, cfg.match_torso_fraction)
-            referenced = np.isfinite(person.markers["xyz"][..., 0]).any(axis=1)
             # Share of the frames with a reference in which this camera's own pipeline sees the person.
             coverage = float(((matched >= 0) & referenced).sum() / max(referenced.sum(), 1))
             pairs.append(
@@ -141,7 +142,7 @@ def session_reference(
                     "session": session,
                     "camera": cam.name,
                     "person": person.name,
-                    "recording": f"{session}@{cam.name}@{person.name}",
+                    "recording": PAIR_SEPARATOR.join((session, cam.name, person.name)),
                     "mode": mode,
                     "coverage": coverage,
                     "evaluated": coverage >= cfg.min_pair_coverage,
@@ -199,7 +200,7 @@ def pair_recording(
     from depthrefine.multiview.calibration import read_toml
     from depthrefine.multiview.poses import load_camera_poses
 
-    session, camera, person = recording.split("@")
+    session, camera, person = recording.split(PAIR_SEPARATOR)
     ref_dir = Path(reference_dir)
     pair = next(
         (
@@ -213,6 +214,11 @@ def pair_recording(
         raise ValueError(f"{recording}: no such camera × person pair in {ref_dir / 'pairs.json'}")
     ms = load_markerset(markerset_path)
     own = load_camera_poses(poses)[pair["mode"]]
+    if abs(own.fps - fps) > 1e-6:
+        raise ValueError(
+            f"{recording}: the session is at {own.fps:g} fps, the config's fps is {fps:g}; "
+            "the reference is compared frame by frame, so set fps to the session's rate"
+        )
     xyz_ref, err, views, meta = read_reference_parquet(ref_dir / f"{person}.parquet")
     if meta["markers"] != ms.names:
         raise ValueError(f"{recording}: the reference has markers {meta['markers']}, the marker set {ms.name!r} others")
@@ -255,11 +261,6 @@ def pair_recording(
     kept = info["frames_in"] - info["trimmed_frames"]["start"] - info["trimmed_frames"]["end"]
     in_camera = cam.to_camera(xyz_ref[first : first + kept])
     seg_err, seg_views = err[first : first + kept], views[first : first + kept]
-    if abs(own.fps - fps) > 1e-6:
-        raise ValueError(
-            f"{recording}: the session is at {own.fps:g} fps, the config's fps is {fps:g}; "
-            "the reference is compared frame by frame, so set fps to the session's rate"
-        )
     ref_meta = {
         "session": session,
         "camera": camera,
