@@ -2,6 +2,7 @@
 
 import functools
 import http.server
+import re
 import shutil
 import subprocess
 import tarfile
@@ -139,3 +140,27 @@ def test_bad_file_errors_or_is_skipped(mirror, tmp_path):
     assert summary["skipped"] == ["cmu-bvh/broken.bvh"]
     assert len(read_manifest(manifest)) == 3
     assert "# skipped\tcmu-bvh/broken.bvh\tcmu-bvh/broken.bvh, line" in manifest.read_text()
+
+
+def test_an_absurd_frame_time_is_refused_naming_the_file(mirror, tmp_path):
+    """Frame Time 10 s would turn a 116 KB file into a made-up 25-minute clip."""
+    text = (mirror / FILES[1]).read_text()
+    (mirror / "cmu-bvh" / "slow.bvh").write_text(re.sub(r"Frame Time:\s*\S+", "Frame Time: 10", text))
+    with pytest.raises(
+        DataError, match=r"slow\.bvh: frame rate 0\.1 fps \(Frame Time 10 s\) is outside cmu\.fps_range"
+    ):
+        run_acquire(mirror, tmp_path)
+    summary, _, manifest = run_acquire(mirror, tmp_path, on_bad_file="skip")
+    assert summary["skipped"] == ["cmu-bvh/slow.bvh"] and len(read_manifest(manifest)) == 3
+    summary, _, _ = run_acquire(mirror, tmp_path, fps_range=(0.05, 1000))  # the range is the user's
+    assert summary["skipped"] == [] and "cmu-bvh/slow" in summary["added"]
+
+
+def test_a_skeleton_without_the_marker_sets_joints_is_refused_or_skipped(mirror, tmp_path, opencap_set):
+    text = (mirror / FILES[1]).read_text()
+    (mirror / "cmu-bvh" / "other.bvh").write_text(text.replace("LeftToeBase", "LeftToe"))
+    joints = opencap_set.required_joints()
+    with pytest.raises(DataError, match=r"other\.bvh: the skeleton lacks joints \['LeftToeBase', 'LeftToeBase_End'\]"):
+        run_acquire(mirror, tmp_path, required_joints=joints)
+    summary, _, manifest = run_acquire(mirror, tmp_path, required_joints=joints, on_bad_file="skip")
+    assert summary["skipped"] == ["cmu-bvh/other.bvh"] and len(read_manifest(manifest)) == 3

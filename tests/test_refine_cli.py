@@ -21,26 +21,26 @@ def test_clip(small_shards):
     return clips[0], markers, path
 
 
-def make_trc(clip, markers, path, extra=True):
+def make_trc(clip, markers, path, extra=True, fps=60.0, every=1):
     names = markers + (["Extra"] if extra else [])
-    xyz = clip.observed * 1000.0  # millimetres
+    xyz = clip.observed[::every] * 1000.0  # millimetres
     if extra:
         xyz = np.concatenate([xyz, np.full((len(xyz), 1, 3), 7.0)], axis=1)
     n = len(xyz)
     trc = Trc(
         names,
         np.arange(1, n + 1),
-        np.arange(n) / 60.0,
+        np.arange(n) / fps,
         xyz,
         "mm",
-        60.0,
+        fps,
         {
-            "DataRate": "60",
-            "CameraRate": "60",
+            "DataRate": f"{fps:g}",
+            "CameraRate": f"{fps:g}",
             "NumFrames": str(n),
             "NumMarkers": str(len(names)),
             "Units": "mm",
-            "OrigDataRate": "60",
+            "OrigDataRate": f"{fps:g}",
             "OrigDataStartFrame": "1",
             "OrigNumFrames": str(n),
         },
@@ -104,14 +104,58 @@ def test_cli_errors(tmp_path, tiny_model, test_clip, capsys):
     without_last = clip.__class__(**{**clip.__dict__, "observed": clip.observed[:, :-1]})
     make_trc(without_last, markers[:-1], tmp_path / "missing.trc", extra=False)
     assert main([str(tmp_path / "missing.trc"), str(tmp_path / "o.trc"), "--model", str(tiny_model)]) == 2
-    assert "markers ['L_mwrist_study'] of the model's marker set are missing" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "markers ['L_mwrist_study'] of the model's marker set 'opencap'" in err and "are missing" in err
     short = clip.__class__(**{**clip.__dict__, "observed": clip.observed[:5]})
     make_trc(short, markers, tmp_path / "short.trc", extra=False)
     assert main([str(tmp_path / "short.trc"), str(tmp_path / "o.trc"), "--model", str(tiny_model)]) == 2
     assert "5 frames is shorter than the model's window of 11 frames" in capsys.readouterr().err
     assert main([str(tmp_path / "short.trc"), str(tmp_path / "o.trc"), "--model", str(tmp_path / "none.pt")]) == 2
     assert "model checkpoint" in capsys.readouterr().err
+    (tmp_path / "notes.pt").write_text("not a checkpoint\n")
+    assert main([str(tmp_path / "short.trc"), str(tmp_path / "o.trc"), "--model", str(tmp_path / "notes.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "notes.pt: not a depthrefine model checkpoint" in err and "Traceback" not in err
     assert not (tmp_path / "o.trc").exists()
+
+
+def test_cli_reads_what_the_workflow_reads(tmp_path, tiny_model, test_clip):
+    """Marker aliases, a 5-frame gap and 30 fps input: the CLI takes the workflow's path
+    (capture.recording.refine_with_gaps), so it accepts them, fills the gap and keeps the
+    input's frame rate and frame count."""
+    clip, markers, _ = test_clip
+    trc = make_trc(clip, markers, tmp_path / "in.trc", extra=False)
+    trc.markers[markers.index("midHip")] = "MidHip"  # an alias the marker set declares
+    trc.xyz[40:45, markers.index("RWrist")] = np.nan  # 5 frames at 60 fps: under gap_fill_s 0.2 s
+    write_trc(trc, tmp_path / "alias_gap.trc")
+    assert main([str(tmp_path / "alias_gap.trc"), str(tmp_path / "out.trc"), "--model", str(tiny_model)]) == 0
+    out = read_trc(tmp_path / "out.trc")
+    assert out.markers == trc.markers and np.isfinite(out.xyz).all()
+    loaded = load_model(tiny_model)
+    assert loaded.aliases["MidHip"] == "midHip"
+
+    slow = make_trc(clip, markers, tmp_path / "30fps.trc", extra=False, fps=30.0, every=2)
+    assert main([str(tmp_path / "30fps.trc"), str(tmp_path / "30out.trc"), "--model", str(tiny_model)]) == 0
+    back = read_trc(tmp_path / "30out.trc")
+    assert back.data_rate == 30.0 and back.xyz.shape == slow.xyz.shape
+    assert np.array_equal(back.frames, slow.frames)
+    assert np.abs(back.xyz[..., 2] - slow.xyz[..., 2]).mean() > 1.0  # refined (mm), not passed through
+
+
+def test_cli_names_a_gap_too_long_to_fill(tmp_path, tiny_model, test_clip, capsys):
+    clip, markers, _ = test_clip
+    trc = make_trc(clip, markers, tmp_path / "in.trc", extra=False)
+    trc.xyz[40:60, markers.index("RWrist")] = np.nan  # 20 frames = 0.33 s
+    write_trc(trc, tmp_path / "long_gap.trc")
+    assert main([str(tmp_path / "long_gap.trc"), str(tmp_path / "o.trc"), "--model", str(tiny_model)]) == 2
+    err = capsys.readouterr().err
+    assert "marker 'RWrist' is missing for 20 frames (0.33 s) from t = 0.67 s" in err
+    assert (
+        main(
+            [str(tmp_path / "long_gap.trc"), str(tmp_path / "o.trc"), "--model", str(tiny_model), "--gap-fill-s", "0.5"]
+        )
+        == 0
+    )
 
 
 def test_axes_mapping():
@@ -141,3 +185,30 @@ def test_an_untrained_model_returns_the_front_end_output(test_clip):
         out = refine_sequence(loaded, clip.observed, fps=60.0)
         expected = butterworth_depth(clip.observed, 60.0, 6.0) if hz else clip.observed
         assert np.allclose(out, expected, atol=1e-5)
+
+
+def test_input_at_another_rate_is_refined_at_the_models_rate(test_clip):
+    """An untrained model is its 6 Hz front end: 30 fps input must come back low-passed at
+    6 Hz in real time, not at 12 Hz as it would if its frames were taken for 60 fps ones."""
+    import torch
+    from conftest import REPO, tiny_model_config
+
+    from depthrefine.evaluation.filters import butterworth_depth
+    from depthrefine.markers.index import MarkerIndex
+    from depthrefine.markers.markersets import load_markerset
+    from depthrefine.model.network import DepthRefiner, ModelConfig
+    from depthrefine.model.refine import LoadedModel
+
+    clip, markers, _ = test_clip
+    index = MarkerIndex.from_markerset(load_markerset(REPO / "config/markersets/opencap.yaml"), markers)
+    cfg = ModelConfig.from_dict({**tiny_model_config(dim=16, input_lowpass_hz=6.0), "num_markers": len(markers)})
+    loaded = LoadedModel(DepthRefiner(cfg).eval(), index, 11, torch.device("cpu"), "untrained", 60.0, 6.0)
+    slow = clip.observed[::2].copy()
+    out = refine_sequence(loaded, slow, fps=30.0)
+    assert out.shape == slow.shape
+    inner = slice(8, -8)  # away from the ends, where resampling and filter padding differ
+
+    def off(hz):
+        return np.abs(out[inner, :, 2] - butterworth_depth(slow, 30.0, hz)[inner, :, 2]).mean()
+
+    assert off(6.0) < 0.3 * off(12.0), (off(6.0), off(12.0))

@@ -1,6 +1,10 @@
 """Training on real shards: the loss falls, checkpoints resume exactly, bad inputs are named."""
 
 import json
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -93,3 +97,127 @@ def test_marker_set_mismatch_is_refused(small_shards, tmp_path):
             train_cfg=TINY_TRAIN,
             run_dir=str(tmp_path),
         )
+
+
+def test_changed_shards_are_trained_on_afresh(small_shards, tmp_path):
+    """Resume checks the data too: after the shards change (here one training shard corrupted
+    with more noise), a finished last.pt must not be resumed for 0 epochs with the old model."""
+    import shutil
+
+    from depthrefine.markers.stages import corruption_stage, shard_manifest
+    from depthrefine.settings import config_section
+
+    root = tmp_path / "set"
+    shutil.copytree(small_shards.parent, root / "shards")
+    manifest = json.loads(small_shards.read_text())
+    paths = [str(root / "shards" / Path(e["path"]).relative_to(small_shards.parent)) for e in manifest["shards"]]
+    shard_manifest(paths, str(root / "m.json"), shards_root=str(root / "shards"), splits={}, config={})
+    common = dict(markerset_path=OPENCAP, model_cfg=TINY_MODEL, train_cfg=TINY_TRAIN, run_dir=str(tmp_path / "run"))
+    first = train(manifest_path=str(root / "m.json"), **common)
+    old = torch.load(tmp_path / "run" / "best.pt", weights_only=False)
+
+    trial = "cmu-bvh/actions/train_walking_1"
+    noisy = config_section("corruption", {"variants": 2, "noise_mm": [40, 90]})
+    corruption_stage(
+        str(small_shards.parent.parent / "markers" / f"{trial}.parquet"),
+        str(root / "shards" / "train" / f"{trial}.parquet"),
+        trial=trial,
+        split="train",
+        seed=5,
+        corruption=noisy,
+    )
+    shard_manifest(paths, str(root / "m.json"), shards_root=str(root / "shards"), splits={}, config={})
+    again = train(manifest_path=str(root / "m.json"), **common)
+    new = torch.load(tmp_path / "run" / "best.pt", weights_only=False)
+    assert again["epochs"] == first["epochs"] == 1 and again["steps"] == first["steps"] > 0
+    assert new["config"]["data"] != old["config"]["data"]
+    assert any(not torch.equal(new["model"][k], old["model"][k]) for k in old["model"])  # retrained
+
+
+def test_a_second_trainer_on_the_same_run_folder_is_refused(small_shards, tmp_path):
+    """While one trainer writes run/, another (say, after snakemake --unlock with an orphan
+    still running) must stop with a clear error instead of resuming its last.pt."""
+    from depthrefine.model.guard import RunFolderBusy, RunLock
+
+    run = tmp_path / "run"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from depthrefine.model.guard import RunLock\n"
+            "with RunLock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(60)",
+            str(run),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(RunFolderBusy, match=rf"{run} is being trained by another process \(pid {holder.pid} "):
+            train(
+                manifest_path=str(small_shards),
+                markerset_path=OPENCAP,
+                model_cfg=TINY_MODEL,
+                train_cfg=TINY_TRAIN,
+                run_dir=str(run),
+            )
+        assert not (run / "last.pt").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    with RunLock(run):  # the kernel dropped the lock with the killed holder
+        pass
+
+
+def test_the_trainer_stops_when_the_workflow_that_started_it_is_killed(small_shards, tmp_path):
+    """kill -9 of snakemake leaves its jobs running; the training script watches its
+    ancestors up to the snakemake process and stops, so no orphan keeps writing run/."""
+    trainer = tmp_path / "trainer.py"
+    from depthrefine.model.guard import RunLock
+
+    trainer.write_text(
+        "import sys, json\n"
+        "from depthrefine.logs import setup_logging\n"
+        "from depthrefine.model.guard import stop_when_parent_dies\n"
+        "from depthrefine.model.train import train\n"
+        "setup_logging(sys.argv[2])\n"
+        "stop_when_parent_dies(interval_s=0.2, grace_s=20)\n"
+        "train(**json.loads(sys.argv[1]))\n"
+    )
+    args = dict(
+        manifest_path=str(small_shards),
+        markerset_path=OPENCAP,
+        model_cfg=TINY_MODEL,
+        train_cfg={**TINY_TRAIN, "epochs": 1000, "patience": 1000},
+        run_dir=str(tmp_path / "run"),
+    )
+    log = tmp_path / "train.log"
+    # A stand-in named snakemake that starts the trainer through a shell, as Snakemake does
+    # (the shell outlives it, so watching the direct parent alone would not do).
+    standin = tmp_path / "snakemake"
+    standin.write_text(
+        "import subprocess, sys, time\n"
+        "subprocess.Popen(['/bin/sh', '-c', '\"$0\" \"$@\"; true', *sys.argv[1:]])\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, str(standin), sys.executable, str(trainer), json.dumps(args), str(log)])
+    try:
+        deadline = time.time() + 120
+        while not (tmp_path / "run" / "last.pt").exists() and time.time() < deadline:
+            time.sleep(0.2)
+        assert (tmp_path / "run" / "last.pt").exists(), log.read_text() if log.exists() else "no log"
+        parent.kill()
+        parent.wait()
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                with RunLock(tmp_path / "run"):
+                    break
+            except RuntimeError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("the trainer still holds run/ 30 s after its parent was killed")
+        assert "that started this trainer is gone: stopping" in log.read_text()
+    finally:
+        parent.kill()
+        subprocess.run(["pkill", "-9", "-f", str(trainer)], check=False)

@@ -13,54 +13,63 @@ from pathlib import Path
 
 import numpy as np
 
-from depthrefine.capture.recording import from_camera, parse_axes, to_camera
+from depthrefine.capture.recording import columns_of, from_camera, parse_axes, refine_with_gaps, to_camera
 
 log = logging.getLogger("depthrefine.model.refine")
 
 
-def refine_trc(src: Path, dst: Path, loaded, axes: str, stride: int | None = None) -> None:
-    from depthrefine.capture.trc import read_trc, write_trc
-    from depthrefine.model.refine import refine_sequence
+def _label(loaded) -> str:
+    return f"the model's marker set {loaded.markerset!r} ({loaded.path})"
+
+
+def refine_trc(src: Path, dst: Path, loaded, axes: str, gap_fill_s: float, stride: int | None = None) -> None:
+    """The model's markers (by name or alias) refined on the file's own frames and rate; every
+    other column, marker and header line is written back unchanged."""
+    from depthrefine.capture.trc import UNIT_TO_M, read_trc, write_trc
 
     trc = read_trc(src)
-    missing = [m for m in loaded.markers if m not in trc.markers]
-    if missing:
-        raise ValueError(f"{src}: markers {missing} of the model's marker set are missing from the file")
-    cols = [trc.markers.index(m) for m in loaded.markers]
+    cols = columns_of(trc.markers, loaded.markers, loaded.aliases, str(src), _label(loaded))
     order, signs = parse_axes(axes)
     observed = to_camera(trc.xyz_m[:, cols], order, signs)
-    refined = refine_sequence(loaded, observed, fps=trc.data_rate, source=str(src), stride=stride)
+    refined, _ = refine_with_gaps(
+        loaded, observed, trc.data_rate, gap_fill_s=gap_fill_s, source=str(src), stride=stride
+    )
     out = trc.xyz.copy()
-    from depthrefine.capture.trc import UNIT_TO_M
-
     out[:, cols] = from_camera(refined, order, signs) / UNIT_TO_M[trc.units]
     trc.xyz = out
     write_trc(trc, dst)
 
 
-def refine_parquet(src: Path, dst: Path, loaded, stride: int | None = None) -> None:
+def refine_parquet(src: Path, dst: Path, loaded, gap_fill_s: float, stride: int | None = None) -> None:
+    """Each clip of a shard-schema file refined at its own rate; ``refined_xyz`` has the file's
+    marker columns, the model's markers refined and the others copied."""
     import json
 
     import pyarrow.parquet as pq
 
-    from depthrefine.model.refine import refine_sequence
     from depthrefine.tables import column_xyz, fixed_list, write_parquet
 
     table = pq.read_table(src)
-    markers = json.loads(table.schema.metadata[b"markers"])
-    if markers != loaded.markers:
-        raise ValueError(
-            f"{src}: its markers differ from the model's marker set ({len(markers)} vs {len(loaded.markers)})"
-        )
+    try:
+        markers = json.loads((table.schema.metadata or {})[b"markers"])
+    except KeyError:
+        raise ValueError(f"{src}: not a marker Parquet file in the shard schema (no 'markers' metadata)") from None
+    cols = columns_of(markers, loaded.markers, loaded.aliases, str(src), _label(loaded))
     observed = column_xyz(table, "observed_xyz")
     clip_ids = table.column("clip_id").to_numpy(zero_copy_only=False)
     fps = table.column("fps").to_numpy()
     refined = observed.copy()
     for clip in dict.fromkeys(clip_ids):
         rows = np.flatnonzero(clip_ids == clip)
-        refined[rows] = refine_sequence(
-            loaded, observed[rows], fps=float(fps[rows[0]]), source=f"{src} clip {clip}", stride=stride
+        clip_refined, _ = refine_with_gaps(
+            loaded,
+            observed[np.ix_(rows, cols)],
+            float(fps[rows[0]]),
+            gap_fill_s=gap_fill_s,
+            source=f"{src} clip {clip}",
+            stride=stride,
         )
+        refined[np.ix_(rows, cols)] = clip_refined
     if "refined_xyz" in table.column_names:
         table = table.drop_columns(["refined_xyz"])
     write_parquet(table.append_column("refined_xyz", fixed_list(refined)), dst)
@@ -81,17 +90,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--axes", default="x,y,z", help="TRC only: file axes giving camera x (right), y (down), z (depth)"
     )
+    parser.add_argument(
+        "--gap-fill-s",
+        type=float,
+        default=None,
+        help="interior gaps up to this long (s) are interpolated, as in the workflow (default: config gap_fill_s)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         from depthrefine.model.refine import load_model
+        from depthrefine.settings import defaults
 
+        gap_fill_s = defaults()["gap_fill_s"] if args.gap_fill_s is None else args.gap_fill_s
+        if gap_fill_s < 0:
+            raise ValueError(f"--gap-fill-s must not be negative, got {gap_fill_s}")
         loaded = load_model(args.model, args.device)
         suffix = args.input.suffix.lower()
         if suffix == ".trc":
-            refine_trc(args.input, args.output, loaded, args.axes, args.stride)
+            refine_trc(args.input, args.output, loaded, args.axes, gap_fill_s, args.stride)
         elif suffix == ".parquet":
-            refine_parquet(args.input, args.output, loaded, args.stride)
+            refine_parquet(args.input, args.output, loaded, gap_fill_s, args.stride)
         else:
             raise ValueError(f"{args.input}: expected a .trc or .parquet file")
     except (ValueError, FileNotFoundError, RuntimeError) as exc:

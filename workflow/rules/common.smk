@@ -2,6 +2,7 @@
 import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 from snakemake.utils import validate
 
@@ -37,6 +38,7 @@ def _check_ranges(section, keys):
             )
 
 
+_check_ranges("cmu", ["fps_range"])
 _check_ranges(
     "corruption",
     [
@@ -78,6 +80,9 @@ def _markerset_names():
 MARKERSET_NAMES = _markerset_names()
 MARKERSETS = {name: config[key] for key, name in MARKERSET_NAMES.items()}  # name → file
 TRAIN_MARKERSET = MARKERSET_NAMES["markerset"]
+# The skeleton joints every marker set is built on: a mocap file without them is refused at
+# acquisition (or skipped with cmu.on_bad_file: skip), not left to fail later.
+MOCAP_JOINTS = sorted(set().union(*(load_markerset(f).required_joints() for f in MARKERSETS.values())))
 
 
 wildcard_constraints:
@@ -180,8 +185,16 @@ def run_dir(wildcards):
 
 
 def final_outputs():
-    """What `all` and `train` build: the held-out report of the training marker set's model."""
-    return ["results/eval/heldout.html", "results/eval/heldout.json"]
+    """What `all` and `train` build: the held-out report of the training marker set's model,
+    and the model itself. The model is a target on purpose: an interrupted retrain deletes it,
+    and Snakemake re-makes a missing file only when a target needs it (snakemake#1978), so
+    the report must not be the only target."""
+    return [
+        "results/eval/heldout.html",
+        "results/eval/heldout.json",
+        f"results/model/{TRAIN_MARKERSET}/best.pt",
+        f"results/model/{TRAIN_MARKERSET}/metrics.json",
+    ]
 
 
 # ---- recordings (videos and marker files), workflow/rules/recordings.smk ----
@@ -270,6 +283,12 @@ def recording_report_inputs(wildcards):
 
 def recording_reports(wildcards):
     return [f"results/eval/{name}.json" for name in sorted(recordings())]
+
+
+def recording_models(wildcards):
+    """The model of every recording's marker set (see final_outputs for why it is a target)."""
+    names = {recording_markerset(SimpleNamespace(video=v)) for v in recordings()}
+    return [f"results/model/{name}/best.pt" for name in sorted(names)]
 
 
 # ---- real multi-camera validation, workflow/rules/multiview.smk ----

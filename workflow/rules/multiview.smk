@@ -78,7 +78,7 @@ rule pair_markers:
         "../scripts/pair_markers.py"
 
 
-rule realval:
+rule realval_summary:
     """The summary over every evaluated camera × person pair of every session, with each
     person's reference QC: results/eval/realval.{html,json}."""
     input:
@@ -93,7 +93,7 @@ rule realval:
             category="Real validation",
         ),
     log:
-        "logs/realval.log",
+        "logs/realval_summary.log",
     localrule: True
     conda:
         "../../envs/recordings.yaml"
@@ -103,3 +103,13 @@ rule realval:
         runtime=5,
     script:
         "../scripts/realval.py"
+
+
+rule realval:
+    """`snakemake realval`: the summary, and the video model it scores (a model deleted by an
+    interrupted retrain is a missing target, so the summary is rebuilt, never left stale)."""
+    input:
+        "results/eval/realval.html",
+        "results/eval/realval.json",
+        f"results/model/{MARKERSET_NAMES['video_markerset']}/best.pt",
+    localrule: True

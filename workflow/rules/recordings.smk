@@ -124,7 +124,9 @@ rule recordings_index:
 
 
 rule recordings:
-    """Every video in videos_dir and marker file in markers_dir, with the index page."""
+    """Every video in videos_dir and marker file in markers_dir, with the index page, and the
+    models they were refined with (targets, so that an interrupted retrain reruns the reports)."""
     input:
         "results/eval/index.html",
+        recording_models,
     localrule: True

@@ -10,9 +10,11 @@ import torch
 
 from depthrefine.io import atomic_path, atomic_write_text
 from depthrefine.logs import setup_logging
+from depthrefine.model.guard import stop_when_parent_dies
 from depthrefine.model.train import train
 
 setup_logging(snakemake.log[0])
+stop_when_parent_dies()  # a killed snakemake must not leave an orphan trainer writing run/
 torch.set_num_threads(max(1, snakemake.threads - snakemake.params.train["num_workers"]))
 p = snakemake.params
 summary = train(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from depthrefine.capture.sequence import fill_gaps, resample, resample_mask
+from depthrefine.capture.sequence import Cleaned, fill_gaps, resample, resample_mask
 from depthrefine.capture.trc import Trc, read_trc, write_trc
 from depthrefine.errors import DataError
 from depthrefine.markers.markersets import MarkerSet, load_markerset
@@ -161,7 +161,13 @@ def markers_from_video(
 
 def marker_columns(names: list[str], ms: MarkerSet, source: str) -> list[int]:
     """Column of each marker of the set in a file's marker list (names or aliases)."""
-    canonical = {n: n for n in ms.names} | (ms.aliases or {})
+    return columns_of(names, ms.names, ms.aliases or {}, source, f"set {ms.name!r} ({ms.path})")
+
+
+def columns_of(names: list[str], wanted: list[str], aliases: dict[str, str], source: str, label: str) -> list[int]:
+    """Column of each of ``wanted`` in a file's marker list, where a file may use an alias
+    (``aliases``: other name → marker); ``label`` says whose markers these are in errors."""
+    canonical = {n: n for n in wanted} | aliases
     where: dict[str, int] = {}
     for col, name in enumerate(names):
         marker = canonical.get(name.strip())
@@ -169,14 +175,13 @@ def marker_columns(names: list[str], ms: MarkerSet, source: str) -> list[int]:
             if marker in where:
                 raise DataError(source, f"marker {marker!r} appears twice (as {names[where[marker]]!r} and {name!r})")
             where[marker] = col
-    missing = [n for n in ms.names if n not in where]
+    missing = [n for n in wanted if n not in where]
     if missing:
         raise DataError(
             source,
-            f"marker set mismatch: markers {missing} of set {ms.name!r} ({ms.path}) are missing "
-            f"(the file has {', '.join(names)})",
+            f"marker set mismatch: markers {missing} of {label} are missing (the file has {', '.join(names)})",
         )
-    return [where[n] for n in ms.names]
+    return [where[n] for n in wanted]
 
 
 def parse_axes(text: str) -> tuple[np.ndarray, np.ndarray]:
@@ -273,10 +278,35 @@ def markers_from_file(
     return info
 
 
+def refine_with_gaps(
+    loaded, xyz: np.ndarray, fps: float, *, gap_fill_s: float, source: str, stride: int | None = None
+) -> tuple[np.ndarray, Cleaned]:
+    """The one refinement path of the workflow and the CLI: ``xyz`` (F, M, 3) camera frame,
+    metres, in the model's marker order, NaN where a marker is missing, at any frame rate.
+    Interior gaps up to ``gap_fill_s`` are filled (a longer one is refused, naming the marker
+    and the time), the model refines at its own rate and the result comes back on the input's
+    frames; leading and trailing frames with missing markers are returned as they came."""
+    from depthrefine.model.refine import refine_sequence
+
+    cleaned = fill_gaps(xyz, fps, gap_fill_s, loaded.markers, source)
+    for gap in cleaned.gaps:
+        log.info(
+            "%s: filled %d frame(s) of %d marker(s) from t = %.2f s",
+            source,
+            gap["frames"],
+            gap["markers"],
+            gap["start_s"],
+        )
+    refined = refine_sequence(loaded, cleaned.xyz.astype(np.float32), fps=fps, source=source, stride=stride)
+    out = np.array(xyz, dtype=np.float32, copy=True)
+    out[cleaned.first_frame : cleaned.first_frame + len(refined)] = refined
+    return out, cleaned
+
+
 def refine_markers(
     markers_parquet: str, model_path: str, out_parquet: str, out_trc: str, *, device: str = "cpu"
 ) -> None:
-    from depthrefine.model.refine import load_model, refine_sequence
+    from depthrefine.model.refine import load_model
 
     observed, _, table, meta = read_observations(markers_parquet)
     loaded = load_model(model_path, device)
@@ -288,7 +318,7 @@ def refine_markers(
         )
     source = meta.get("source", markers_parquet)
     fps = float(meta["fps"])
-    refined = refine_sequence(loaded, observed, fps=fps, source=source)
+    refined, _ = refine_with_gaps(loaded, observed, fps, gap_fill_s=0.0, source=source)  # gaps filled upstream
     info = json.loads(meta.get("capture", "{}")) | {"model": model_path}
     write_observations(
         out_parquet,

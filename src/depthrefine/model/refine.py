@@ -5,13 +5,16 @@ torch is imported only when a model is loaded; CPU by default, a GPU when asked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from depthrefine.markers.index import MarkerIndex, body_scale
 from depthrefine.model.windows import model_input, normalise, windows_of
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -23,6 +26,8 @@ class LoadedModel:
     path: str
     fps: float  # the frame rate the model was trained at
     lowpass_hz: float | None = None  # the model's fixed input front end
+    aliases: dict[str, str] = field(default_factory=dict)  # other marker names a file may use
+    markerset: str = ""
 
     @property
     def markers(self) -> list[str]:
@@ -59,7 +64,22 @@ def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
         path=str(path),
         fps=float(ckpt["config"]["fps"]),
         lowpass_hz=cfg.input_lowpass_hz,
+        aliases=_aliases(ckpt["config"]),
+        markerset=str(ckpt["config"].get("markerset", "")),
     )
+
+
+def _aliases(config: dict) -> dict[str, str]:
+    """The marker set's aliases, stored in the checkpoint; a checkpoint from before they were
+    stored takes them from its marker-set file when that is still there."""
+    if "aliases" in config:
+        return dict(config["aliases"])
+    path = config.get("markerset_path")
+    if path and Path(path).is_file():
+        from depthrefine.markers.markersets import load_markerset
+
+        return dict(load_markerset(path).aliases or {})
+    return {}
 
 
 def refine_sequence(
@@ -81,6 +101,13 @@ def refine_sequence(
     from depthrefine.capture.sequence import resample
 
     _check_input(loaded, observed, source)
+    log.info(
+        "%s: %g fps input refined at the model's %g fps and brought back to %g fps",
+        source or "input",
+        fps,
+        loaded.fps,
+        fps,
+    )
     at_model_rate = resample(observed.astype(np.float64), fps, loaded.fps).astype(np.float32)
     delta = _refine_at_model_rate(loaded, at_model_rate, batch_size, source, stride) - at_model_rate
     t_model = np.arange(len(delta)) / loaded.fps

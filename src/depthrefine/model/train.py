@@ -185,6 +185,7 @@ def run_config(
         "markers": index.names,
         "markerset": markerset.name,
         "markerset_path": markerset_path,
+        "aliases": dict(markerset.aliases or {}),  # so the refine CLI reads what the workflow reads
         "index": index.to_dict(),
         "fps": float(manifest["fps"]),
         "data": data,
@@ -322,13 +323,39 @@ def train(
     ``model_cfg`` and ``train_cfg`` are whole config sections (``depthrefine.settings`` gives
     the defaults). ``stop_after_epochs`` ends this call early (time-limited cluster jobs); a
     later call with the same config and data resumes from ``last.pt`` when ``resume`` is set.
-    Returns the summary (history, steps, device)."""
+    Returns the summary (history, steps, device). A second call on the same ``run_dir`` while
+    one runs raises ``RunFolderBusy``."""
+    from depthrefine.model.guard import RunLock
+
+    run_path = Path(run_dir)
+    with RunLock(run_path):  # one trainer per run folder: a second one is refused, not interleaved
+        return _train_in(
+            run_path,
+            manifest_path=manifest_path,
+            markerset_path=markerset_path,
+            model_cfg=model_cfg,
+            train_cfg=train_cfg,
+            config_snapshot=config_snapshot,
+            repo=repo,
+            stop_after_epochs=stop_after_epochs,
+        )
+
+
+def _train_in(
+    run_path: Path,
+    *,
+    manifest_path: str,
+    markerset_path: str,
+    model_cfg: dict,
+    train_cfg: dict,
+    config_snapshot: dict | None,
+    repo: str | None,
+    stop_after_epochs: int | None,
+) -> dict:
     from torch.utils.tensorboard import SummaryWriter
 
     from depthrefine.io import atomic_write_text
 
-    run_path = Path(run_dir)
-    run_path.mkdir(parents=True, exist_ok=True)
     manifest = json.loads(Path(manifest_path).read_text())
     tcfg = TrainConfig.from_dict(train_cfg)
     config, index, mcfg = run_config(manifest, manifest_path, markerset_path, model_cfg, tcfg, config_snapshot)
