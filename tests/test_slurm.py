@@ -35,6 +35,7 @@ def overrides(data_dir, tmp):
             ],
         },
         "split": {"val_patterns": ["cmu-bvh/actions/train_walking_2"]},
+        "shards": {"batch_trials": 2},  # 4 trials → 2 data jobs, not 12 per-trial ones
         "videos_dir": str(tmp / "videos"),
         "markers_dir": str(tmp / "markers"),
         "pose_model": str(data_dir.parent / "models" / "pose_landmarker_full.task"),
@@ -81,9 +82,7 @@ def test_every_rule_declares_its_requests_or_is_local():
                 assert "threads:" in body and "mem_mb=" in body and "runtime=" in body, f"{path.name}: rule {name}"
     assert {
         "acquire_cmu",
-        "joints",
-        "world_markers",
-        "corrupt",
+        "shard_batch",
         "train_model",
         "heldout_report",
         "recording_markers",
@@ -161,14 +160,17 @@ def test_a_small_workflow_runs_through_sbatch(cluster, tmp_path, data_dir):
     cluster_rules = {rule for rule, _ in executed if rule not in LOCAL_RULES}
     assert {
         "acquire_cmu",
-        "joints",
-        "world_markers",
-        "corrupt",
+        "shard_batch",
         "train_model",
         "recording_markers",
         "refine_recording",
         "recording_report",
     } <= cluster_rules
+    # The data stages go to the cluster in batches: one submission per batch of trials.
+    batches = sorted(p.name for p in (workdir / "results/shards/blazepose/batches").iterdir())
+    assert 1 <= len(batches) <= 2
+    assert sum(rule == "shard_batch" for rule, _ in executed) == len(batches)
+    assert sum(rule in ("acquire_cmu", "shard_batch") for rule, _ in executed) == 1 + len(batches)
     # … matches the controller's: each was a batch submission it accepted and ran to completion …
     controller = (root / "log" / "slurmctld.log").read_text()
     accepted = {int(i) for i in re.findall(r"_slurm_rpc_submit_batch_job: JobId=(\d+)", controller)}

@@ -4,7 +4,6 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -99,38 +98,31 @@ def test_marker_set_mismatch_is_refused(small_shards, tmp_path):
         )
 
 
-def test_changed_shards_are_trained_on_afresh(small_shards, tmp_path):
-    """Resume checks the data too: after the shards change (here one training shard corrupted
-    with more noise), a finished last.pt must not be resumed for 0 epochs with the old model."""
-    import shutil
+def test_changed_shards_are_trained_on_afresh(data_dir, tmp_path):
+    """Resume checks the data too: after the shards change (same paths, more noise), a
+    finished last.pt must not be resumed for 0 epochs with the old model."""
+    from conftest import SMALL_SPLIT
 
-    from depthrefine.markers.stages import corruption_stage, shard_manifest
-    from depthrefine.settings import config_section
+    from depthrefine.markers.stages import build_shard_set
 
-    root = tmp_path / "set"
-    shutil.copytree(small_shards.parent, root / "shards")
-    manifest = json.loads(small_shards.read_text())
-    paths = [str(root / "shards" / Path(e["path"]).relative_to(small_shards.parent)) for e in manifest["shards"]]
-    shard_manifest(paths, str(root / "m.json"), shards_root=str(root / "shards"), splits={}, config={})
+    def shards(noise_mm):
+        return build_shard_set(
+            data_dir,
+            SMALL_SPLIT,
+            tmp_path / "set",
+            seed=5,
+            markerset_path=OPENCAP,
+            corruption={"variants": 2, "noise_mm": noise_mm},
+        )
+
     common = dict(markerset_path=OPENCAP, model_cfg=TINY_MODEL, train_cfg=TINY_TRAIN, run_dir=str(tmp_path / "run"))
-    first = train(manifest_path=str(root / "m.json"), **common)
+    first = train(manifest_path=str(shards([10, 30])), **common)
     old = torch.load(tmp_path / "run" / "best.pt", weights_only=False)
-
-    trial = "cmu-bvh/actions/train_walking_1"
-    noisy = config_section("corruption", {"variants": 2, "noise_mm": [40, 90]})
-    corruption_stage(
-        str(small_shards.parent.parent / "markers" / f"{trial}.parquet"),
-        str(root / "shards" / "train" / f"{trial}.parquet"),
-        trial=trial,
-        split="train",
-        seed=5,
-        corruption=noisy,
-    )
-    shard_manifest(paths, str(root / "m.json"), shards_root=str(root / "shards"), splits={}, config={})
-    again = train(manifest_path=str(root / "m.json"), **common)
+    again = train(manifest_path=str(shards([40, 90])), **common)
     new = torch.load(tmp_path / "run" / "best.pt", weights_only=False)
     assert again["epochs"] == first["epochs"] == 1 and again["steps"] == first["steps"] > 0
-    assert new["config"]["data"] != old["config"]["data"]
+    assert set(new["config"]["data"]) == set(old["config"]["data"])  # the same shard files …
+    assert new["config"]["data"] != old["config"]["data"]  # … with other contents
     assert any(not torch.equal(new["model"][k], old["model"][k]) for k in old["model"])  # retrained
 
 

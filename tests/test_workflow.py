@@ -4,6 +4,7 @@ import glob
 import json
 import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -41,7 +42,7 @@ def test_every_bvh_file_becomes_one_shard(run, manifest, data_dir):
     trials = all_bvh(data_dir)
     assert len(trials) == 1 + 96 + 6
     assert sorted(manifest["trial_splits"]) == trials
-    shard_trials = sorted(e["path"].split("/", 4)[4][:-8] for e in manifest["shards"])
+    shard_trials = sorted(e["path"].split("/", 6)[6][:-8] for e in manifest["shards"])  # …/batches/bNNN/split/
     assert shard_trials == trials
     for e in manifest["shards"]:
         assert (run[0] / e["path"]).is_file() and e["clips"] == 2
@@ -56,12 +57,33 @@ def test_split_is_by_file_and_holds_out_the_benchmark_test_files(manifest):
         assert set(table.column("split").to_pylist()) == {e["split"]} == {splits[table.column("trial")[0].as_py()]}
 
 
-def test_shard_contents_match_the_trial(run, manifest):
+def world_markers(workdir, trial, tmp_path):
+    """The trial's world markers, by the stages the batch job runs (it keeps only the shards)."""
+    from depthrefine.markers.stages import markers_stage
+    from depthrefine.mocap.stages import kinematics_stage
+    from depthrefine.settings import defaults
+
+    k = defaults()["kinematics"]
+    joints, markers = tmp_path / "j.parquet", tmp_path / "m.parquet"
+    kinematics_stage(
+        str(workdir / f"resources/cmu/files/{trial}.bvh"),
+        str(joints),
+        source=f"{trial}.bvh",
+        fps=60,
+        unit_m=k["unit_m"],
+        drop_first=k["drop_first_frame"],
+        min_frames=k["min_frames"],
+    )
+    markers_stage(str(joints), str(markers), markerset_path=str(workdir / "config/markersets/opencap.yaml"))
+    world = pq.read_table(markers)
+    return world, world.num_rows
+
+
+def test_shard_contents_match_the_trial(run, manifest, tmp_path):
     workdir = run[0]
     entry = next(e for e in manifest["shards"] if e["path"].endswith("test_walking_1.parquet"))
     table = pq.read_table(entry["_abs"])
-    world = pq.read_table(workdir / "results/mocap/markers/opencap/cmu-bvh/actions/test_walking_1.parquet")
-    n = world.num_rows
+    world, n = world_markers(workdir, "cmu-bvh/actions/test_walking_1", tmp_path)
     assert table.num_rows == 2 * n == entry["rows"]
     assert table.column("clip_id").unique().to_pylist() == [
         "cmu-bvh/actions/test_walking_1#v0",
@@ -85,8 +107,9 @@ def test_shards_are_deterministic(run, manifest, tmp_path):
     entry = next(e for e in manifest["shards"] if e["path"].endswith("train_running_1.parquet"))
     cfg = manifest["config"]
     again = tmp_path / "again.parquet"
+    world_markers(workdir, "cmu-bvh/actions/train_running_1", tmp_path)
     corruption_stage(
-        str(workdir / "results/mocap/markers/opencap/cmu-bvh/actions/train_running_1.parquet"),
+        str(tmp_path / "m.parquet"),
         str(again),
         trial="cmu-bvh/actions/train_running_1",
         split=entry["split"],
@@ -100,36 +123,19 @@ def test_shards_are_deterministic(run, manifest, tmp_path):
 def test_rerun_plans(run):
     workdir = run[0]
     assert planned_jobs(snakemake(workdir, "-n", "shards")) == {}
-    n = len(glob.glob(str(workdir / "results/mocap/markers/**/*.parquet"), recursive=True))
+    n = len(list((workdir / "results/shards/opencap/batches").iterdir()))
+    assert n == 2  # 103 trials, 100 per batch (shards.batch_trials): 2 data jobs, not 309
 
-    noise = workdir / "noise.yaml"
-    noise.write_text("corruption:\n  noise_mm: [40, 90]\n")
-    assert planned_jobs(snakemake(workdir, "-n", "shards", extra_config=noise)) == {
-        "corrupt": n,
-        "shard_set": 1,
-        "shards": 1,
-    }
-
-    markerset = workdir / "markers.yaml"
-    markerset.write_text("markerset: config/markersets/video_keypoints.yaml\n")
-    # The acquisition checks every file has the joints the marker sets need, so it runs again
-    # (a checkpoint: the dry run cannot see past it); the files and manifest stay as they were.
-    assert planned_jobs(snakemake(workdir, "-n", "shards", extra_config=markerset)) == {
-        "acquire_cmu": 1,
-        "shard_set": 1,
-        "shards": 1,
-    }
+    expected = {"shard_batch": n, "shard_set": 1, "shards": 1}
+    for name, text in (
+        ("noise", "corruption:\n  noise_mm: [40, 90]\n"),
+        ("markers", "markerset: config/markersets/video_keypoints.yaml\n"),
+        ("fps", "fps: 30\n"),
+    ):
+        changed = workdir / f"{name}.yaml"
+        changed.write_text(text)
+        assert planned_jobs(snakemake(workdir, "-n", "shards", extra_config=changed)) == expected, name
     assert (workdir / "results/shards/opencap/manifest.json").is_file()  # each marker set keeps its own shards
-
-    fps = workdir / "fps.yaml"
-    fps.write_text("fps: 30\n")
-    assert planned_jobs(snakemake(workdir, "-n", "shards", extra_config=fps)) == {
-        "joints": n,
-        "world_markers": n,
-        "corrupt": n,
-        "shard_set": 1,
-        "shards": 1,
-    }
 
 
 @pytest.mark.parametrize(
@@ -177,19 +183,25 @@ def test_unreachable_source_leaves_no_manifest(tmp_path):
     assert not (workdir / "resources/cmu/manifest.tsv").exists()
 
 
-def test_an_edited_source_file_rebuilds_only_its_trial(tmp_path, data_dir):
+def test_an_edited_source_file_rebuilds_only_its_batch(tmp_path, data_dir):
     import shutil
 
     mirror = tmp_path / "mirror"
-    names = ["test_walking_1", "test_running_1", "train_jumping_4"]
+    names = ["test_walking_1", "test_running_1", "train_jumping_4", "train_walking_1", "train_running_1"]
     (mirror / "actions").mkdir(parents=True)
     for name in names:
         shutil.copy(data_dir / "cmu-bvh" / "actions" / f"{name}.bvh", mirror / "actions" / f"{name}.bvh")
-    workdir = make_workdir(tmp_path / "wf", {"cmu": {"source": str(mirror), "include": ["**/*.bvh"]}})
+    workdir = make_workdir(
+        tmp_path / "wf", {"cmu": {"source": str(mirror), "include": ["**/*.bvh"]}, "shards": {"batch_trials": 2}}
+    )
     snakemake(workdir, "shards")
+    manifest = json.loads((workdir / "results/shards/opencap/manifest.json").read_text())
+    shard = {Path(e["path"]).stem: workdir / e["path"] for e in manifest["shards"]}
+    batch_of = {n: shard[n].parts[shard[n].parts.index("batches") + 1] for n in names}
+    assert len(set(batch_of.values())) >= 2  # ceil(5 / 2) = 3 hash buckets, so some batch is left alone
 
     def stamps():
-        return {n: (workdir / f"results/mocap/joints/actions/{n}.parquet").stat().st_mtime_ns for n in names}
+        return {n: shard[n].stat().st_mtime_ns for n in names}
 
     before = stamps()
     assert planned_jobs(snakemake(workdir, "-n", "shards")) == {}
@@ -199,7 +211,8 @@ def test_an_edited_source_file_rebuilds_only_its_trial(tmp_path, data_dir):
     edited.write_text("\n".join(lines) + "\n")
     result = snakemake(workdir, "shards")
     after = stamps()
-    assert [n for n in names if after[n] != before[n]] == ["test_running_1"]
+    rebuilt = {n for n in names if batch_of[n] == batch_of["test_running_1"]}
+    assert {n for n in names if after[n] != before[n]} == rebuilt
     assert "changed: 1 file(s): actions/test_running_1" in (workdir / "logs" / "acquire_cmu.log").read_text()
     assert result.returncode == 0
 

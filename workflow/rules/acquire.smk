@@ -23,7 +23,6 @@ checkpoint acquire_cmu:
         exclude=config["cmu"]["exclude"],
         on_bad_file=config["cmu"]["on_bad_file"],
         fps_range=config["cmu"]["fps_range"],
-        required_joints=MOCAP_JOINTS,
         files_dir=CMU_FILES,
     script:
         "../scripts/acquire_cmu.py"

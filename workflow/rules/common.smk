@@ -1,4 +1,5 @@
 # Config validation, wildcard constraints and every input function.
+import functools
 import os
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from depthrefine.capture.sources import (
     marker_file_markerset,
     pose_model_target,
 )
+from depthrefine.markers.batch import assign_batches
 from depthrefine.markers.split import assign_splits
 from depthrefine.capture.pose import VIDEO_SUFFIXES
 import json
@@ -80,14 +82,12 @@ def _markerset_names():
 MARKERSET_NAMES = _markerset_names()
 MARKERSETS = {name: config[key] for key, name in MARKERSET_NAMES.items()}  # name → file
 TRAIN_MARKERSET = MARKERSET_NAMES["markerset"]
-# The skeleton joints every marker set is built on: a mocap file without them is refused at
-# acquisition (or skipped with cmu.on_bad_file: skip), not left to fail later.
-MOCAP_JOINTS = sorted(set().union(*(load_markerset(f).required_joints() for f in MARKERSETS.values())))
 
 
 wildcard_constraints:
     split="train|val|test",
     trial=r"[^#]+",
+    batch=r"b\d+",
     markerset="|".join(MARKERSETS),
 
 
@@ -104,16 +104,14 @@ def cmu_source_files(wildcards):
     )
 
 
-def acquired_trials():
-    """Trial ids that the acquisition accepted (waits for the checkpoint)."""
-    manifest = checkpoints.acquire_cmu.get().output.manifest
-    return [row.trial for row in read_manifest(manifest)]
-
-
-def trial_splits():
+@functools.cache
+def _acquired(manifest, stamp):
+    """(trial → relative path, trial → split, batch → trials) of one manifest version;
+    cached, as every batch job's input functions ask (stamp: the manifest's mtime)."""
+    rows = read_manifest(manifest)
     s = config["split"]
-    return assign_splits(
-        acquired_trials(),
+    splits = assign_splits(
+        [row.trial for row in rows],
         by=s["by"],
         val_fraction=s["val_fraction"],
         test_fraction=s["test_fraction"],
@@ -122,14 +120,40 @@ def trial_splits():
         test_patterns=s["test_patterns"],
         val_patterns=s["val_patterns"],
     )
+    batches = assign_batches(list(splits), config["shards"]["batch_trials"])
+    return {row.trial: row.path for row in rows}, splits, batches
 
 
-def bvh_of_trial(wildcards):
+def acquired():
+    """The acquisition's trials (waits for the checkpoint)."""
     manifest = checkpoints.acquire_cmu.get().output.manifest
-    for row in read_manifest(manifest):
-        if row.trial == wildcards.trial:
-            return f"{CMU_FILES}/{row.path}"
-    raise ValueError(f"trial {wildcards.trial!r} is not in {manifest}")
+    return _acquired(manifest, os.stat(manifest).st_mtime_ns)
+
+
+def trial_splits():
+    return acquired()[1]
+
+
+def _batch(wildcards):
+    batches = acquired()[2]
+    if wildcards.batch not in batches:
+        raise ValueError(f"no data batch {wildcards.batch!r} (there are {len(batches)})")
+    return batches[wildcards.batch]
+
+
+def batch_bvh_files(wildcards):
+    paths = acquired()[0]
+    return [f"{CMU_FILES}/{paths[t]}" for t in _batch(wildcards)]
+
+
+def batch_trials(wildcards):
+    """The batch's trials with their file, name in the shards and split (a job parameter, so
+    that a trial moving to another split or batch re-runs the batch)."""
+    paths, splits, _ = acquired()
+    return [
+        {"trial": t, "bvh": f"{CMU_FILES}/{paths[t]}", "source": paths[t], "split": splits[t]}
+        for t in _batch(wildcards)
+    ]
 
 
 def markerset_file(wildcards):
@@ -138,10 +162,14 @@ def markerset_file(wildcards):
 
 def markerset_files(wildcards):
     """The marker-set file and the files it includes: editing either re-runs the markers."""
-    path = Path(MARKERSETS[wildcards.markerset])
+    return _markerset_files(wildcards.markerset)
+
+
+@functools.cache
+def _markerset_files(name):
+    path = Path(MARKERSETS[name])
     files = [str(path)]
     load_markerset(path)  # fail early, naming the file, if it is malformed
-
     while True:
         parent = (yaml.safe_load(path.read_text()) or {}).get("include")
         if not parent:
@@ -150,20 +178,8 @@ def markerset_files(wildcards):
         files.append(str(path))
 
 
-def corruption_input(wildcards):
-    split = trial_splits().get(wildcards.trial)
-    if split != wildcards.split:
-        raise ValueError(
-            f"trial {wildcards.trial!r} belongs to split {split!r}, not {wildcards.split!r}"
-        )
-    return f"results/mocap/markers/{wildcards.markerset}/{wildcards.trial}.parquet"
-
-
-def all_shards(wildcards):
-    return [
-        f"results/shards/{wildcards.markerset}/{split}/{trial}.parquet"
-        for trial, split in sorted(trial_splits().items())
-    ]
+def all_batches(wildcards):
+    return [f"results/shards/{wildcards.markerset}/batches/{b}" for b in acquired()[2]]
 
 
 def split_assignment(wildcards):
@@ -172,7 +188,7 @@ def split_assignment(wildcards):
 
 def shard_set_config(wildcards):
     """The config values the shards depend on, recorded in their manifest."""
-    keys = ("cmu", "fps", "kinematics", "corruption", "split", "seed")
+    keys = ("cmu", "fps", "kinematics", "corruption", "split", "seed")  # not shards.batch_trials: no effect on them
     return {k: config[k] for k in keys} | {"markerset": MARKERSETS[wildcards.markerset]}
 
 

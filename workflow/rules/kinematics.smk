@@ -1,22 +1,32 @@
-rule joints:
-    """BVH → joint positions and rotations (metres, source world axes), resampled to `fps`."""
+# The data stages run in batches (docs/data.md, "Batched data jobs"): one job per batch of
+# trials parses each BVH, runs forward kinematics, places the marker set and corrupts the
+# depth, writing one shard per trial. workflow/rules/shards.smk gathers the batches.
+rule shard_batch:
+    """A batch of trials → one shard (all variants) per trial, and the batch's index: BVH →
+    joints at `fps` → world markers of the marker set → camera frame with corrupted depth."""
     input:
-        bvh=bvh_of_trial,
+        bvh=batch_bvh_files,
+        markerset=markerset_files,
     output:
-        "results/mocap/joints/{trial}.parquet",
+        directory("results/shards/{markerset}/batches/{batch}"),
     log:
-        "logs/joints/{trial}.log",
+        "logs/shard_batch/{markerset}/{batch}.log",
+    benchmark:
+        "benchmarks/shard_batch/{markerset}/{batch}.tsv"
     conda:
         "../../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=1000,
-        runtime=5,
+        runtime=30,
     params:
-        files_dir=CMU_FILES,
+        trials=batch_trials,
+        markerset=markerset_file,
         fps=config["fps"],
-        unit_m=config["kinematics"]["unit_m"],
-        drop_first_frame=config["kinematics"]["drop_first_frame"],
-        min_frames=config["kinematics"]["min_frames"],
+        kinematics=config["kinematics"],
+        corruption=config["corruption"],
+        seed=config["seed"],
+        row_group_frames=config["shards"]["row_group_frames"],
+        on_bad_file=config["cmu"]["on_bad_file"],
     script:
-        "../scripts/joints.py"
+        "../scripts/shard_batch.py"

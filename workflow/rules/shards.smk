@@ -1,32 +1,8 @@
-rule corrupt:
-    """World markers → camera frame, corrupted depth: one shard (all variants) per trial."""
-    input:
-        corruption_input,
-    output:
-        "results/shards/{markerset}/{split}/{trial}.parquet",
-    log:
-        "logs/corrupt/{markerset}/{split}/{trial}.log",
-    benchmark:
-        "benchmarks/corrupt/{markerset}/{split}/{trial}.tsv"
-    conda:
-        "../../envs/data.yaml"
-    threads: 1
-    resources:
-        mem_mb=1500,
-        runtime=10,
-    params:
-        corruption=config["corruption"],
-        seed=config["seed"],
-        row_group_frames=config["shards"]["row_group_frames"],
-    script:
-        "../scripts/corrupt.py"
-
-
 rule shard_set:
-    """All shards of one marker set for the current split assignment, with a manifest (rows,
-    clips, sha256)."""
+    """All batches of one marker set for the current split assignment, with a manifest (rows,
+    clips, sha256 per shard; skipped trials)."""
     input:
-        all_shards,
+        all_batches,
     output:
         manifest="results/shards/{markerset}/manifest.json",
     log:

@@ -18,5 +18,4 @@ acquire(
     git_ref=p.git_ref,
     on_bad_file=p.on_bad_file,
     fps_range=p.fps_range,
-    required_joints=p.required_joints,
 )

@@ -97,7 +97,7 @@ def evaluate_heldout(
             refined_all.append(outs["learned"])
             if example is None or len(clip.observed) > len(example["true"]):
                 example = {"clip": clip.clip_id, "true": clip.true, **outs, "fps": clip.fps}
-        out = Path(out_dir) / Path(path).relative_to(Path(manifest_path).parent / "test")
+        out = Path(out_dir) / f"{table.column('trial')[0].as_py()}.parquet"  # heldout/{trial}.parquet
         write_parquet(table.append_column("refined_xyz", fixed_list(np.concatenate(refined_all))), out)
     table = summarise(rows)
     result = {

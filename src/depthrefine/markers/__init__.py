@@ -6,7 +6,9 @@ train/val/test split, and the shard set.
 - ``MarkerIndex``: a marker set's structure as index arrays in shard column order.
 - ``corrupt``: the virtual camera and monocular depth errors for one clip variant.
 - ``assign_splits``: trial → split, by subject or file, deterministic.
-- ``markers_stage``, ``corruption_stage``, ``shard_manifest``: the workflow's rules.
+- ``markers_stage``, ``corruption_stage``: a trial's steps in a batch job.
+- ``shard_batch_stage``, ``assign_batches``: the workflow's batched data job and its batches.
+- ``shard_manifest``: the shard set from the batches' indexes.
 - ``build_shard_set``: the whole data chain without Snakemake (tests, benchmarks).
 """
 
@@ -23,6 +25,8 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "markers_stage": "stages",
         "corruption_stage": "stages",
         "shard_manifest": "stages",
+        "shard_batch_stage": "batch",
+        "assign_batches": "batch",
         "build_shard_set": "stages",
     },
 )

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from depthrefine.errors import DataError
 from depthrefine.mocap.kinematics import JointTrajectories
 
 
@@ -186,9 +187,10 @@ def joints_to_markers(traj: JointTrajectories, markerset: MarkerSet, source: str
     """
     missing = markerset.required_joints() - set(traj.names)
     if missing:
-        raise ValueError(
-            f"{source or 'skeleton'}: marker set {markerset.name!r} ({markerset.path}) needs joints "
-            f"{sorted(missing)} which the skeleton lacks (has {', '.join(traj.names)})"
+        raise DataError(
+            source or "skeleton",
+            f"marker set {markerset.name!r} ({markerset.path}) needs joints "
+            f"{sorted(missing)} which the skeleton lacks (has {', '.join(traj.names)})",
         )
     if traj.rotations is None:
         raise ValueError("joint trajectories carry no rotations; markers with offsets need them")

@@ -5,20 +5,17 @@ The Snakemake scripts under workflow/scripts are thin wrappers around these.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from depthrefine import tables
 from depthrefine.io import atomic_write_text
 from depthrefine.markers.corruption import CorruptionConfig, corrupt
 from depthrefine.markers.markersets import joints_to_markers, load_markerset
-from depthrefine.mocap.stages import kinematics_stage
 
 log = logging.getLogger(__name__)
 
@@ -114,34 +111,31 @@ def corruption_stage(
 
 
 def shard_manifest(
-    shard_paths: list[str], out_path: str, *, shards_root: str, splits: dict[str, str], config: dict
+    batch_dirs: list[str], out_path: str, *, shards_root: str, splits: dict[str, str], config: dict
 ) -> dict:
-    """Manifest of the shard set (JSON): per shard its split, rows, clips, sha256; marker names.
-    Shards under ``shards_root`` that are not in the set (left by an earlier split) are removed."""
-    entries, markers, segments, fps = [], None, None, None
-    for path in sorted(shard_paths):
-        pf = pq.ParquetFile(path)
-        meta = tables.table_metadata(pf.schema_arrow)
-        if markers is None:
-            markers, segments = json.loads(meta["markers"]), json.loads(meta["segments"])
-        elif json.loads(meta["markers"]) != markers:
-            raise ValueError(f"{path}: marker list differs from the other shards")
-        columns = pq.read_table(path, columns=["clip_id", "fps"])
-        clips = columns.column("clip_id").unique().to_pylist()
-        rates = set(columns.column("fps").unique().to_pylist())
-        if fps is None and rates:
-            fps = rates.pop() if len(rates) == 1 else None
-        if rates - {fps}:
-            raise ValueError(f"{path}: frame rates {sorted(rates)} differ from the other shards ({fps} fps)")
-        entries.append(
-            {
-                "path": str(path),
-                "split": Path(path).relative_to(shards_root).parts[0],
-                "rows": pf.metadata.num_rows,
-                "clips": len(clips),
-                "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
-            }
-        )
+    """Manifest of the shard set (JSON) from the batch folders' indexes: per shard its split,
+    rows, clips, sha256; marker names, frame rate, skipped trials. Shards under ``shards_root``
+    that are not in the set (left by an earlier split or batch count) are removed."""
+    from depthrefine.markers.batch import INDEX_NAME
+
+    entries, skipped, markers, segments, fps = [], [], None, None, None
+    for folder in sorted(batch_dirs):
+        index = json.loads((Path(folder) / INDEX_NAME).read_text())
+        skipped += index["skipped"]
+        for entry in index["shards"]:
+            entry = dict(entry)
+            shard_markers, shard_segments, rates = entry.pop("markers"), entry.pop("segments"), entry.pop("fps")
+            if markers is None:
+                markers, segments = shard_markers, shard_segments
+            elif shard_markers != markers:
+                raise ValueError(f"{entry['path']}: marker list differs from the other shards")
+            if fps is None and rates:
+                fps = rates[0] if len(rates) == 1 else None
+            if set(rates) - {fps}:
+                raise ValueError(f"{entry['path']}: frame rates {rates} differ from the other shards ({fps} fps)")
+            entries.append(entry)
+    entries.sort(key=lambda e: e["path"])
+    shard_paths = [e["path"] for e in entries]
     keep = {str(Path(p).resolve()) for p in shard_paths}
     for stale in Path(shards_root).rglob("*.parquet"):
         if str(stale.resolve()) not in keep:
@@ -162,6 +156,7 @@ def shard_manifest(
         "splits": summary,
         "trial_splits": dict(sorted(splits.items())),
         "config": config,
+        "skipped": sorted(skipped, key=lambda t: t["trial"]),
         "shards": entries,
     }
     atomic_write_text(out_path, json.dumps(manifest, indent=2) + "\n")
@@ -181,27 +176,26 @@ def build_shard_set(
     ``splits`` maps trial ids (paths under ``bvh_root`` without .bvh) to a split; ``corruption``
     overrides the config defaults of that section. Returns the shard manifest's path under
     ``out_root``/shards."""
+    from depthrefine.markers.batch import shard_batch_stage
     from depthrefine.settings import config_section, defaults
 
     config = defaults()
-    corruption = config_section("corruption", corruption)
     root = Path(out_root)
-    shards = []
-    for trial, split in splits.items():
-        joints, markers = root / "joints" / f"{trial}.parquet", root / "markers" / f"{trial}.parquet"
-        kinematics_stage(
-            str(Path(bvh_root) / f"{trial}.bvh"),
-            str(joints),
-            source=f"{trial}.bvh",
-            fps=config["fps"],
-            unit_m=config["kinematics"]["unit_m"],
-            drop_first=config["kinematics"]["drop_first_frame"],
-            min_frames=config["kinematics"]["min_frames"],
-        )
-        markers_stage(str(joints), str(markers), markerset_path=markerset_path)
-        out = root / "shards" / split / f"{trial}.parquet"
-        corruption_stage(str(markers), str(out), trial=trial, split=split, seed=seed, corruption=corruption)
-        shards.append(str(out))
+    batch = root / "shards" / "batches" / "b000"
+    trials = [
+        {"trial": t, "bvh": str(Path(bvh_root) / f"{t}.bvh"), "source": f"{t}.bvh", "split": split}
+        for t, split in splits.items()
+    ]
+    shard_batch_stage(
+        trials,
+        str(batch),
+        markerset_path=markerset_path,
+        fps=config["fps"],
+        kinematics=config["kinematics"],
+        corruption=config_section("corruption", corruption),
+        seed=seed,
+        row_group_frames=config["shards"]["row_group_frames"],
+    )
     manifest = root / "shards" / "manifest.json"
-    shard_manifest(shards, str(manifest), shards_root=str(root / "shards"), splits=splits, config={})
+    shard_manifest([str(batch)], str(manifest), shards_root=str(root / "shards"), splits=splits, config={})
     return manifest

@@ -7,7 +7,7 @@
 - ``amc_joint_positions``: world joint positions of an AMC motion on its ASF skeleton.
 - ``bvh_to_joints``: forward kinematics of a BVH motion, in metres.
 - ``resample``: joint trajectories at another frame rate.
-- ``kinematics_stage``: the workflow's `joints` rule, one BVH file → joints Parquet.
+- ``kinematics_stage``: one BVH file → joints Parquet (the first step of a `shard_batch` job).
 """
 
 from depthrefine._lazy import lazy_exports

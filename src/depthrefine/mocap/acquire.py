@@ -45,23 +45,16 @@ class ManifestRow:
     sha256: str
 
 
-def check_motion(motion, path, *, fps_range=(10.0, 1000.0), required_joints=()) -> None:
-    """Refuse a parsed BVH that parses but cannot be used: a frame rate outside ``fps_range``
-    (a Frame Time of 10 s would turn a small file into a made-up long clip), or a skeleton
-    without the joints the configured marker sets are defined on."""
+def check_motion(motion, path, *, fps_range=(10.0, 1000.0)) -> None:
+    """Refuse a BVH that parses but has a frame rate outside ``fps_range`` (a Frame Time of
+    10 s would turn a small file into a made-up long clip). Joints missing for a marker set
+    are found where the set is applied (``joints_to_markers``), per marker set."""
     lo, hi = fps_range
     if not lo <= motion.fps <= hi:
         raise DataError(
             path,
             f"frame rate {motion.fps:.4g} fps (Frame Time {motion.frame_time_s:g} s) is outside "
             f"cmu.fps_range [{lo:g}, {hi:g}]",
-        )
-    missing = sorted(set(required_joints) - set(motion.skeleton.names))
-    if missing:
-        raise DataError(
-            path,
-            f"the skeleton lacks joints {missing} that the marker sets are defined on "
-            f"(it has {len(motion.skeleton.names)} joints: {', '.join(motion.skeleton.names[:8])}, …)",
         )
 
 
@@ -228,12 +221,11 @@ def acquire(
     git_ref: str | None = None,
     on_bad_file: str = "error",
     fps_range: tuple[float, float] = (10.0, 1000.0),
-    required_joints=(),
 ) -> dict:
     """Copy the selected files of ``source`` into ``out_dir`` and write the manifest.
 
-    Every selected file is parsed first. A file that is not valid BVH, or whose frame rate or
-    skeleton cannot be used (``check_motion``), raises DataError (naming it, the line and what
+    Every selected file is parsed first. A file that is not valid BVH, or whose frame rate
+    cannot be used (``check_motion``), raises DataError (naming it, the line and what
     was expected) before anything is written, or, with
     ``on_bad_file="skip"``, is left out and listed in the manifest as a ``# skipped`` line.
     Returns the trials added, changed, unchanged, removed and skipped.
@@ -251,7 +243,7 @@ def acquire(
         good, skipped = [], []
         for path in tqdm(files, desc="checking BVH files", unit="file", mininterval=2.0, file=sys.stderr):
             try:
-                check_motion(read_bvh(path), path, fps_range=fps_range, required_joints=required_joints)
+                check_motion(read_bvh(path), path, fps_range=fps_range)
                 good.append(path)
             except DataError as exc:
                 if on_bad_file != "skip":

@@ -4,16 +4,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))  # this checkout's package
 
 from depthrefine.logs import setup_logging
-from depthrefine.mocap.stages import kinematics_stage
+from depthrefine.markers.batch import shard_batch_stage
 
 setup_logging(snakemake.log[0])
 p = snakemake.params
-kinematics_stage(
-    snakemake.input.bvh,
+shard_batch_stage(
+    p.trials,
     snakemake.output[0],
-    source=Path(snakemake.input.bvh).relative_to(p.files_dir).as_posix(),
+    markerset_path=p.markerset,
     fps=p.fps,
-    unit_m=p.unit_m,
-    drop_first=p.drop_first_frame,
-    min_frames=p.min_frames,
+    kinematics=p.kinematics,
+    corruption=p.corruption,
+    seed=p.seed,
+    row_group_frames=p.row_group_frames,
+    on_bad_file=p.on_bad_file,
 )
