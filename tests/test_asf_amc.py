@@ -97,3 +97,18 @@ def test_amc_with_wrong_value_count(tmp_path, data_dir):
     bad.write_text(":FULLY-SPECIFIED\n:DEGREES\n1\nroot 0 0 0 0 0 0\nltibia 1 2\n")
     with pytest.raises(DataError, match=r"bad\.amc, line 5, frame 0: 2 values for 'ltibia', expected 1"):
         read_amc(bad, asf)
+
+
+def test_hdm05_amc_with_a_latin1_header_reads_with_plausible_bones(tmp_path, data_dir):
+    """HDM05 (../shared/data/hdm05, an archive): the AMC header holds a Latin-1 byte."""
+    import tarfile
+
+    members = ["HDM05/bd/HDM_bd.asf", "HDM05/bd/HDM_bd_squat1Reps_001_120.amc"]
+    with tarfile.open(data_dir / "hdm05" / "hdm05-asf-amc.tar.xz") as tf:
+        tf.extractall(tmp_path, members=[tf.getmember(m) for m in members], filter="data")
+    amc = tmp_path / members[1]
+    assert any(b > 127 for b in amc.read_bytes()[:400])  # the byte is really there
+    sk = read_asf(tmp_path / members[0])
+    pos = amc_joint_positions(sk, read_amc(amc, sk), unit_m=0.0254 / 0.45)
+    thigh = np.linalg.norm(pos["lfemur"] - pos["ltibia"], axis=-1)
+    assert 0.30 < thigh.mean() < 0.55 and thigh.std() < 1e-6

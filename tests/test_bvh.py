@@ -201,3 +201,37 @@ def test_unknown_channel_and_bad_offset(tmp_path):
     (tmp_path / "o.bvh").write_text(text.replace("OFFSET 1 0 0", "OFFSET 1 zero 0"))
     with pytest.raises(DataError, match=r"o\.bvh, line 8: expected a number, found 'zero'"):
         read_bvh(tmp_path / "o.bvh")
+
+
+def test_position_channels_on_a_joint_replace_its_offset(tmp_path, bvh_01_01):
+    """Six channels on every joint (Bandai-Namco, MotionBuilder exports) repeat the OFFSET in
+    the position channels: the bones must keep their length, not double."""
+    import re
+
+    text = bvh_01_01.read_text()
+    head, motion = text.split("MOTION\n", 1)
+    lines = motion.splitlines()
+    sk = read_bvh(bvh_01_01).skeleton
+    frames = np.loadtxt(lines[2:5], ndmin=2)  # the first three frames
+    # Give LeftUpLeg and LeftLeg position channels holding their offsets.
+    widened, out_cols, col = [], [], 0
+    for name, chans in zip(sk.names, sk.channels):
+        if name in ("LeftUpLeg", "LeftLeg"):
+            out_cols.append(np.repeat(sk.offsets[sk.index(name)][None], len(frames), axis=0))
+        out_cols.append(frames[:, col : col + len(chans)])
+        col += len(chans)
+    for name in ("LeftUpLeg", "LeftLeg"):
+        head = re.sub(
+            rf"(JOINT {name}\s*\{{\s*OFFSET [^\n]*\n\s*)CHANNELS 3 ",
+            r"\1CHANNELS 6 Xposition Yposition Zposition ",
+            head,
+        )
+        widened.append(name)
+    body = "\n".join(" ".join(f"{v:.6f}" for v in row) for row in np.concatenate(out_cols, axis=1))
+    path = tmp_path / "six.bvh"
+    path.write_text(f"{head}MOTION\nFrames: {len(frames)}\nFrame Time: 0.008333\n{body}\n")
+    six = read_bvh(path)
+    assert [len(c) for n, c in zip(six.skeleton.names, six.skeleton.channels) if n in widened] == [6, 6]
+    three, _ = forward_kinematics(sk, frames)
+    pos, _ = forward_kinematics(six.skeleton, six.values)
+    assert pos == pytest.approx(three, abs=1e-4)

@@ -40,7 +40,7 @@ class AsfSkeleton:
 
 def read_asf(path: str | Path) -> AsfSkeleton:
     path = str(path)
-    lines = Path(path).read_text().splitlines()
+    lines = Path(path).read_text(encoding="latin-1").splitlines()  # see read_amc
     units = {"length": 1.0, "angle": "deg"}
     bones: dict[str, AsfBone] = {}
     root_order: tuple[str, ...] = ("TX", "TY", "TZ", "RX", "RY", "RZ")
@@ -108,7 +108,10 @@ def read_amc(path: str | Path, skeleton: AsfSkeleton) -> dict[str, np.ndarray]:
     path = str(path)
     rows: dict[str, list[list[float]]] = {}
     frame = -1
-    with open(path) as fh:
+    # Latin-1 decodes any byte: the format is ASCII, but comment headers are not always
+    # (HDM05's AMC headers hold a Latin-1 'ü'); a non-ASCII byte outside a comment still
+    # fails below as a value that is not a number, naming the line.
+    with open(path, encoding="latin-1") as fh:
         for n, raw in enumerate(fh, start=1):
             line = raw.strip()
             if not line or line[0] in "#:":

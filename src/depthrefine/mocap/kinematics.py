@@ -74,8 +74,12 @@ def euler_matrices(order: str, angles_rad: np.ndarray) -> np.ndarray:
 def forward_kinematics(skeleton: Skeleton, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Global positions (F, J, 3) in file units and rotations (F, J, 3, 3) for channel values (F, C).
 
-    BVH convention: a joint's local transform is a translation (OFFSET, plus any position
-    channels) followed by the rotations in channel order, intrinsic (``ZYX`` = Rz·Ry·Rx).
+    BVH convention: a joint's local transform is a translation followed by the rotations in
+    channel order, intrinsic (``ZYX`` = Rz·Ry·Rx). The translation is the OFFSET, or, for each
+    axis with a position channel, that channel's value: exporters that give every joint six
+    channels (Bandai-Namco, MotionBuilder) repeat the offset in them, and adding the two would
+    double every bone (thigh 0.78 m instead of 0.39 m on Bandai-Namco's walk clips). cgspeed CMU
+    files have position channels on the root only, with a zero OFFSET, so they are unaffected.
     Matrices are laid out (J, 3, 3, F): each per-joint product covers all frames at once
     (einsum on that layout: 27 µs per joint for 2,751 frames, 6x faster than ``@`` on (F, 3, 3)).
     """
@@ -92,7 +96,7 @@ def forward_kinematics(skeleton: Skeleton, values: np.ndarray) -> tuple[np.ndarr
             if c in POSITION_CHANNELS:
                 if local_t[j].shape[1] == 1:
                     local_t[j] = np.repeat(local_t[j], n_frames, axis=1)
-                local_t[j][POSITION_CHANNELS.index(c)] += values[:, column]
+                local_t[j][POSITION_CHANNELS.index(c)] = values[:, column]  # replaces the OFFSET
             else:
                 order += c[0]
                 cols.append(column)
