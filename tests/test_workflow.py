@@ -175,6 +175,21 @@ def test_planning_the_training_prints_no_exception(run):
     assert "Exception" not in result.stdout + result.stderr
 
 
+def test_a_wrong_length_unit_fails_naming_the_file(tmp_path, data_dir):
+    """kinematics.unit_m ten times too large: the skeleton map's segment check stops the batch."""
+    source = {"source": str(data_dir), "include": ["cmu-bvh/actions/test_walking_1.bvh"]}
+    workdir = make_workdir(tmp_path, {"cmu": source, "kinematics": {"unit_m": 0.56444}})
+    result = snakemake(workdir, "shards", check=False)
+    assert result.returncode != 0
+    log = result.stdout + result.stderr
+    assert re.search(r"test_walking_1\.bvh: implausible left thigh of 4\.\d+ m .*kinematics\.unit_m = 0\.56444", log), (
+        log[-2000:]
+    )
+    assert not (workdir / "results/shards/opencap/manifest.json").exists()
+    rule_log = next((workdir / "logs/shard_batch/opencap").glob("*.log")).read_text()
+    assert "ERROR depthrefine: DataError: " in rule_log and "implausible left thigh" in rule_log
+
+
 def test_unreachable_source_leaves_no_manifest(tmp_path):
     workdir = make_workdir(tmp_path, {"cmu": {"source": str(tmp_path / "nowhere")}})
     result = snakemake(workdir, "resources/cmu/manifest.tsv", check=False)

@@ -1,15 +1,31 @@
-"""Logging for workflow scripts: to the rule's log file and to stderr, one format."""
+"""Logging for workflow scripts: to the rule's log file and to stderr, one format. An error
+that ends the script is written to the log file too, so `logs/<rule>/…` says why a job failed."""
 
 from __future__ import annotations
 
 import logging
 import sys
 
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
 
 def setup_logging(log_path: str | None = None, level: int = logging.INFO) -> None:
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_path:
-        handlers.append(logging.FileHandler(log_path, mode="w"))
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=handlers, force=True
-    )
+        file_handler = logging.FileHandler(log_path, mode="w")
+        handlers.append(file_handler)
+        _log_uncaught_errors_to(file_handler)
+    logging.basicConfig(level=level, format=FORMAT, handlers=handlers, force=True)
+
+
+def _log_uncaught_errors_to(handler: logging.Handler) -> None:
+    previous = sys.excepthook
+
+    def hook(exc_type, exc, tb):
+        if not issubclass(exc_type, KeyboardInterrupt):
+            handler.setFormatter(logging.Formatter(FORMAT))
+            record = logging.LogRecord("depthrefine", logging.ERROR, "", 0, "%s: %s", (exc_type.__name__, exc), None)
+            handler.handle(record)  # the file only: the traceback still goes to stderr below
+        previous(exc_type, exc, tb)
+
+    sys.excepthook = hook

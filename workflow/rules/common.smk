@@ -178,6 +178,12 @@ def _markerset_files(name):
         files.append(str(path))
 
 
+def skeleton_map_file(wildcards):
+    """The skeleton map whose segment-length check the batches run (an edit re-runs them)."""
+    path = config["kinematics"]["skeleton_map"]
+    return [path] if path else []
+
+
 def all_batches(wildcards):
     return [f"results/shards/{wildcards.markerset}/batches/{b}" for b in acquired()[2]]
 

@@ -7,6 +7,7 @@ rule shard_batch:
     input:
         bvh=batch_bvh_files,
         markerset=markerset_files,
+        skeleton_map=skeleton_map_file,
     output:
         directory("results/shards/{markerset}/batches/{batch}"),
     log:

@@ -99,6 +99,7 @@ def shard_batch_stage(
                     unit_m=kinematics["unit_m"],
                     drop_first=kinematics["drop_first_frame"],
                     min_frames=kinematics["min_frames"],
+                    skeleton_map=kinematics["skeleton_map"],
                 )
                 markers_stage(str(joints), str(markers), markerset_path=markerset_path)
             except DataError as exc:

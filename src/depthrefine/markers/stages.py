@@ -163,6 +163,17 @@ def shard_manifest(
     return manifest
 
 
+def repo_relative(kinematics: dict) -> dict:
+    """The kinematics section with its skeleton map found from the checkout, not the working
+    directory (library use runs anywhere; the workflow runs in the checkout)."""
+    from depthrefine.settings import SCHEMA
+
+    path = kinematics.get("skeleton_map")
+    if path and not Path(path).is_absolute():
+        return {**kinematics, "skeleton_map": str(SCHEMA.parents[2] / path)}
+    return kinematics
+
+
 def build_shard_set(
     bvh_root: str | Path,
     splits: dict[str, str],
@@ -191,7 +202,7 @@ def build_shard_set(
         str(batch),
         markerset_path=markerset_path,
         fps=config["fps"],
-        kinematics=config["kinematics"],
+        kinematics=repo_relative(config["kinematics"]),
         corruption=config_section("corruption", corruption),
         seed=seed,
         row_group_frames=config["shards"]["row_group_frames"],
