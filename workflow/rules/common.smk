@@ -85,8 +85,6 @@ TRAIN_MARKERSET = MARKERSET_NAMES["markerset"]
 
 
 wildcard_constraints:
-    split="train|val|test",
-    trial=r"[^#]+",
     batch=r"b\d+",
     markerset="|".join(MARKERSETS),
 
@@ -142,8 +140,7 @@ def _batch(wildcards):
 
 
 def batch_bvh_files(wildcards):
-    paths = acquired()[0]
-    return [f"{CMU_FILES}/{paths[t]}" for t in _batch(wildcards)]
+    return [t["bvh"] for t in batch_trials(wildcards)]
 
 
 def batch_trials(wildcards):

@@ -8,8 +8,9 @@ batch size (tested). Trials go to batches by a hash of their id, so adding or ed
 trial re-runs only its batch — unless the batch count, ``ceil(trials / batch_trials)``,
 changes, which rebuilds every batch (the shards come out the same).
 
-Each batch folder holds ``{split}/{trial}.parquet`` and ``index.json``: per shard its split,
-rows, clips and sha256, and the trials skipped with their reason (``on_bad_file: skip``).
+Each batch folder holds ``{split}/{trial}.parquet`` and ``index.json``: the frame rate, markers
+and segments of its shards, per shard its split, rows, clips and sha256, and the trials
+skipped with their reason (``on_bad_file: skip``).
 """
 
 from __future__ import annotations
@@ -22,10 +23,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from depthrefine import tables
 from depthrefine.errors import DataError
 from depthrefine.io import atomic_write_text
 from depthrefine.markers.stages import corruption_stage, markers_stage
@@ -48,24 +47,6 @@ def assign_batches(trials, batch_trials: int) -> dict[str, list[str]]:
     return dict(sorted(out.items()))
 
 
-def shard_entry(path: Path, split: str) -> dict:
-    """A shard's manifest entry (the marker list and frame rate for the set's consistency check)."""
-    pf = pq.ParquetFile(path)
-    meta = tables.table_metadata(pf.schema_arrow)
-    columns = pq.read_table(path, columns=["clip_id", "fps"])
-    rates = sorted(set(columns.column("fps").unique().to_pylist()))
-    return {
-        "path": str(path),
-        "split": split,
-        "rows": pf.metadata.num_rows,
-        "clips": len(columns.column("clip_id").unique()),
-        "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
-        "fps": rates,
-        "markers": json.loads(meta["markers"]),
-        "segments": json.loads(meta["segments"]),
-    }
-
-
 def shard_batch_stage(
     trials: list[dict],
     out_dir: str,
@@ -84,7 +65,7 @@ def shard_batch_stage(
     ``on_bad_file="skip"`` is left out and listed with the reason."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    entries, skipped = [], []
+    entries, skipped, common = [], [], {}
     with tempfile.TemporaryDirectory(prefix="depthrefine-batch-") as tmp:
         joints, markers = Path(tmp) / "joints.parquet", Path(tmp) / "markers.parquet"
         bar = tqdm(trials, desc=f"batch {out.name}", unit="trial", mininterval=5.0, file=sys.stderr)
@@ -108,7 +89,7 @@ def shard_batch_stage(
                 log.warning("skipping trial %s: %s", t["trial"], exc)
                 skipped.append({"trial": t["trial"], "reason": str(exc)})
                 continue
-            corruption_stage(
+            info = corruption_stage(
                 str(markers),
                 str(shard),
                 trial=t["trial"],
@@ -117,8 +98,20 @@ def shard_batch_stage(
                 corruption=corruption,
                 row_group_frames=row_group_frames,
             )
-            entries.append(shard_entry(shard, t["split"]))
-    index = {"shards": entries, "skipped": skipped}
+            shape = {k: info[k] for k in ("fps", "markers", "segments")}
+            if common and shape != common:
+                raise DataError(t["bvh"], f"frame rate or marker list differs from the batch's other trials ({out})")
+            common = shape
+            entries.append(
+                {
+                    "path": str(shard),
+                    "split": t["split"],
+                    "rows": info["rows"],
+                    "clips": info["clips"],
+                    "sha256": hashlib.sha256(shard.read_bytes()).hexdigest(),
+                }
+            )
+    index = {**common, "shards": entries, "skipped": skipped}
     atomic_write_text(out / INDEX_NAME, json.dumps(index, indent=1) + "\n")
     log.info("%s: %d shards, %d trials skipped", out, len(entries), len(skipped))
     return index

@@ -65,7 +65,9 @@ def corruption_stage(
     seed: int,
     corruption: dict,
     row_group_frames: int = 4096,
-) -> None:
+) -> dict:
+    """Writes the shard; returns what its manifest entry needs without reading it back:
+    rows, clips, frame rate, markers and segments."""
     world, meta = tables.read_world_markers(markers_path)
     fps = float(meta["fps"])
     markers = json.loads(meta["markers"])
@@ -108,6 +110,7 @@ def corruption_stage(
     table = pa.concat_tables([pa.table(b, schema=schema) for b in batches])
     # One row group per clip variant (capped), so a reader fetches whole clips cheaply.
     tables.write_parquet(table, out_path, row_group_size=min(max(n, 1), row_group_frames))
+    return {"rows": table.num_rows, "clips": cfg.variants, "fps": fps, "markers": markers, "segments": segments}
 
 
 def shard_manifest(
@@ -122,18 +125,15 @@ def shard_manifest(
     for folder in sorted(batch_dirs):
         index = json.loads((Path(folder) / INDEX_NAME).read_text())
         skipped += index["skipped"]
-        for entry in index["shards"]:
-            entry = dict(entry)
-            shard_markers, shard_segments, rates = entry.pop("markers"), entry.pop("segments"), entry.pop("fps")
-            if markers is None:
-                markers, segments = shard_markers, shard_segments
-            elif shard_markers != markers:
-                raise ValueError(f"{entry['path']}: marker list differs from the other shards")
-            if fps is None and rates:
-                fps = rates[0] if len(rates) == 1 else None
-            if set(rates) - {fps}:
-                raise ValueError(f"{entry['path']}: frame rates {rates} differ from the other shards ({fps} fps)")
-            entries.append(entry)
+        if not index["shards"]:
+            continue
+        if markers is None:
+            markers, segments, fps = index["markers"], index["segments"], index["fps"]
+        elif index["markers"] != markers:
+            raise ValueError(f"{folder}: marker list differs from the other batches' shards")
+        elif index["fps"] != fps:
+            raise ValueError(f"{folder}: frame rate {index['fps']} differs from the other batches' ({fps} fps)")
+        entries += index["shards"]
     entries.sort(key=lambda e: e["path"])
     shard_paths = [e["path"] for e in entries]
     keep = {str(Path(p).resolve()) for p in shard_paths}

@@ -57,21 +57,23 @@ class RunLock:
             self._fd = None
 
 
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks (/proc/<pid>/stat field 22), None if it is gone:
-    a pid alone could be reused by an unrelated process."""
+def _stat(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat after the command name (fields 3…), None if the process is gone."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
         return None
-    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks (field 22): a pid alone could be reused."""
+    fields = _stat(pid)
+    return fields[19] if fields else None
 
 
 def _parent(pid: int) -> int | None:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
+    fields = _stat(pid)
+    return int(fields[1]) if fields else None
 
 
 def _is_snakemake(pid: int) -> bool:
