@@ -79,7 +79,7 @@ def small_shards(tmp_path_factory, data_dir):
         tmp_path_factory.mktemp("small"),
         seed=5,
         markerset_path=str(REPO / "config/markersets/opencap.yaml"),
-        corruption={"variants": 2, "flip_limbs": ["LeftLeg", "RightLeg"]},
+        corruption={"variants": 2, "flip_limbs": ["left_shank", "right_shank"]},
     )
 
 

@@ -147,7 +147,7 @@ def test_an_absurd_frame_time_is_refused_naming_the_file(mirror, tmp_path):
     text = (mirror / FILES[1]).read_text()
     (mirror / "cmu-bvh" / "slow.bvh").write_text(re.sub(r"Frame Time:\s*\S+", "Frame Time: 10", text))
     with pytest.raises(
-        DataError, match=r"slow\.bvh: frame rate 0\.1 fps \(Frame Time 10 s\) is outside cmu\.fps_range"
+        DataError, match=r"slow\.bvh: frame rate 0\.1 fps \(Frame Time 10 s\) is outside sources\.cmu\.fps_range"
     ):
         run_acquire(mirror, tmp_path)
     summary, _, manifest = run_acquire(mirror, tmp_path, on_bad_file="skip")

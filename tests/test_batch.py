@@ -10,7 +10,7 @@ from conftest import REPO
 from depthrefine.errors import DataError
 from depthrefine.markers.batch import assign_batches, shard_batch_stage
 from depthrefine.markers.stages import repo_relative, shard_manifest
-from depthrefine.settings import config_section, defaults
+from depthrefine.settings import batch_kinematics, config_section, defaults, source_settings
 
 TRIALS = {
     "cmu-bvh/actions/train_walking_1": "train",
@@ -33,7 +33,7 @@ def run_batches(root: Path, bvh_root: Path, trials: dict, batch_trials: int, **k
             str(folder),
             markerset_path=str(REPO / "config/markersets/opencap.yaml"),
             fps=config["fps"],
-            kinematics=repo_relative(config["kinematics"]),
+            kinematics=repo_relative(batch_kinematics(source_settings(), config["kinematics"])),
             corruption=config_section("corruption", {"variants": 2}),
             seed=7,
             row_group_frames=4096,

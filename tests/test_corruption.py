@@ -6,11 +6,12 @@ import pytest
 from depthrefine.markers.corruption import CorruptionConfig, corrupt, facing_direction
 from depthrefine.markers.markersets import joints_to_markers
 from depthrefine.markers.stages import limb_markers
+from depthrefine.mocap.anatomy import SEGMENT_PARENTS
 from depthrefine.mocap.bvh import read_bvh
 from depthrefine.mocap.kinematics import bvh_to_joints, resample
 from depthrefine.settings import config_section
 
-LIMBS = ["LeftLeg", "RightLeg", "LeftForeArm", "RightForeArm"]
+LIMBS = ["left_shank", "right_shank", "left_forearm", "right_forearm"]
 
 
 @pytest.fixture(scope="module")
@@ -19,14 +20,13 @@ def clip(bvh_01_01, opencap_set):
     world = joints_to_markers(traj, opencap_set)
     names = opencap_set.names
     groups = [m.frame for m in opencap_set.markers]
-    tree = {n: (traj.names[p] if p >= 0 else None) for n, p in zip(traj.names, traj.parents)}
     pelvis = (names.index("LHip"), names.index("RHip"))
     return {
         "world": world,
         "names": names,
         "groups": groups,
         "pelvis": pelvis,
-        "limbs": limb_markers(groups, tree, LIMBS),
+        "limbs": limb_markers(groups, SEGMENT_PARENTS, LIMBS),
     }
 
 

@@ -62,7 +62,7 @@ def built(tmp_path_factory, bvh_01_01):
         trial="cmu-bvh/01_01",
         split="train",
         seed=1,
-        corruption=config_section("corruption", {"variants": 2, "flip_limbs": ["LeftLeg"]}),
+        corruption=config_section("corruption", {"variants": 2, "flip_limbs": ["left_shank"]}),
     )
     return tmp
 

@@ -59,7 +59,7 @@ def wait_for_epoch(workdir: Path, proc: subprocess.Popen, after: str) -> None:
 
 
 def test_an_interrupted_retrain_is_finished_by_the_next_run(tmp_path, data_dir):
-    workdir = make_workdir(tmp_path, {"cmu": locomotion_source(data_dir)})
+    workdir = make_workdir(tmp_path, locomotion_source(data_dir))
     snakemake(workdir, "train")
     two_epochs = (workdir / "results/eval/heldout.json").read_text()
     (workdir / "six.yaml").write_text("train:\n  epochs: 6\n  max_windows_per_epoch: 12000\n")  # ~10 s epochs

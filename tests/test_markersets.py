@@ -91,10 +91,12 @@ def test_offsets_are_scaled_by_segment_length():
     # Two joints 0.5 m apart; a marker offset [0.1, 0, 0] x L on the first, rotated 90° about y.
     ms = load_markerset(REPO / "config" / "markersets" / "video_keypoints.yaml")
     from depthrefine.markers.markersets import MarkerDef, MarkerSet
+    from depthrefine.mocap.skeleton_map import SkeletonMap
 
-    marker = MarkerDef("m", ("A",), (1.0,), "A", ("A", "B"), (0.1, 0.0, 0.0))
-    mid = MarkerDef("mid", ("A", "B"), (0.5, 0.5), "A", None, (0.0, 0.0, 0.0))
+    marker = MarkerDef("m", ("pelvis",), (1.0,), "pelvis", ("pelvis", "left_hip"), (0.1, 0.0, 0.0))
+    mid = MarkerDef("mid", ("pelvis", "left_hip"), (0.5, 0.5), "pelvis", None, (0.0, 0.0, 0.0))
     ms = MarkerSet("t", "t", (marker, mid), (), (), (), {})
+    smap = SkeletonMap("two", "two.yaml", "bvh", {"pelvis": "A", "left_hip": "B"}, {"pelvis": "A"}, "anatomical")
     rot_y90 = np.array([[0, 0, 1], [0, 1, 0], [-1, 0, 0]], dtype=float)
     traj = JointTrajectories(
         names=("A", "B"),
@@ -104,7 +106,7 @@ def test_offsets_are_scaled_by_segment_length():
         rotations=np.array([[rot_y90, rot_y90]]),
         rest_positions_m=np.array([[0.0, 1.0, 0.0], [0.0, 0.5, 0.0]]),
     )
-    out = joints_to_markers(traj, ms)
+    out = joints_to_markers(traj, ms, smap)
     assert out[0, 0] == pytest.approx([1.0, 1.0, 1.0 - 0.05])  # x offset of 0.05 m turned to -z
     assert out[0, 1] == pytest.approx([1.0, 0.75, 1.0])
 
@@ -140,15 +142,22 @@ def test_marker_geometry_is_human(bvh_01_01, opencap_set):
 def test_bad_marker_sets_are_named(tmp_path, bvh_01_01):
     bad = tmp_path / "bad.yaml"
     bad.write_text("markers:\n  X: {origin: [Nowhere]}\n")
-    ms = load_markerset(bad)
-    with pytest.raises(ValueError, match=r"needs joints \['Nowhere'\]"):
-        joints_to_markers(bvh_to_joints(read_bvh(bvh_01_01)), ms)
-    bad.write_text("markers:\n  X: {origin: [Hips, Spine], weights: [0.2, 0.2]}\n")
+    with pytest.raises(ValueError, match=r"bad\.yaml: marker 'X': unknown body points \['Nowhere'\]"):
+        load_markerset(bad)  # marker sets name body points, never a skeleton's joints
+    bad.write_text(
+        "markers:\n  X: {origin: [pelvis], frame: Hips, scale: [left_hip, right_hip], offset: [0.1, 0, 0]}\n"
+    )
+    with pytest.raises(ValueError, match=r"frame 'Hips' is not a segment"):
+        load_markerset(bad)
+    bad.write_text("markers:\n  X: {origin: [pelvis], scale: [left_hip, right_hip], offset: [0.1, 0, 0]}\n")
+    with pytest.raises(ValueError, match=r"needs 'frame: <segment>'"):
+        load_markerset(bad)
+    bad.write_text("markers:\n  X: {origin: [pelvis, neck], weights: [0.2, 0.2]}\n")
     with pytest.raises(ValueError, match=r"bad\.yaml: marker 'X': 'weights' must"):
         load_markerset(bad)
-    bad.write_text("markers:\n  X: {origin: [Hips], offset: [0.1, 0, 0]}\n")
+    bad.write_text("markers:\n  X: {origin: [pelvis], offset: [0.1, 0, 0]}\n")
     with pytest.raises(ValueError, match=r"needs 'scale"):
         load_markerset(bad)
-    bad.write_text("markers:\n  X: {origin: [Hips]}\nsegments:\n  - [X, Y]\n")
+    bad.write_text("markers:\n  X: {origin: [pelvis]}\nsegments:\n  - [X, Y]\n")
     with pytest.raises(ValueError, match=r"segment \['X', 'Y'\] must name two markers"):
         load_markerset(bad)

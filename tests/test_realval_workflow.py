@@ -18,7 +18,7 @@ def run(tmp_path_factory, data_dir):
     workdir = make_workdir(
         tmp_path_factory.mktemp("realval") / "wf",
         {
-            "cmu": locomotion_source(data_dir),
+            **locomotion_source(data_dir),
             "multiview_dir": str(data_dir / "multiview"),
             "pose_model": str(data_dir.parent / "models" / "pose_landmarker_full.task"),
         },

@@ -27,7 +27,7 @@ def run(tmp_path_factory, data_dir):
     workdir = make_workdir(
         tmp / "wf",
         {
-            "cmu": locomotion_source(data_dir),
+            **locomotion_source(data_dir),
             "videos_dir": str(tmp / "videos"),
             "markers_dir": str(tmp / "markers"),
             "pose_model": str(data_dir.parent / "models" / "pose_landmarker_full.task"),

@@ -8,6 +8,7 @@ import pytest
 from conftest import REPO
 
 from depthrefine.errors import DataError
+from depthrefine.mocap.anatomy import POINTS, SEGMENTS
 from depthrefine.mocap.asf_amc import amc_joint_positions, read_amc, read_asf
 from depthrefine.mocap.bvh import read_bvh
 from depthrefine.mocap.kinematics import CMU_UNIT_M, bvh_to_joints
@@ -89,8 +90,12 @@ def test_map_files_are_checked(tmp_path):
     bad.write_text("name: x\nformat: fbx\npoints: {}\n")
     with pytest.raises(ValueError, match="format must be one of"):
         load_skeleton_map(bad)
-    for path in MAPS.glob("*.yaml"):
-        assert set(load_skeleton_map(path).points) == set(BODY_POINTS)
+    bad.write_text("name: x\nformat: bvh\nrest_pose: tpose\npoints: {}\n")
+    with pytest.raises(ValueError, match="rest_pose must be one of"):
+        load_skeleton_map(bad)
+    for path in MAPS.glob("*.yaml"):  # the shipped maps give every body point and segment
+        smap = load_skeleton_map(path)
+        assert set(smap.points) == set(POINTS) and set(smap.segments) == set(SEGMENTS), path
 
 
 def test_segment_lengths_are_medians_over_the_clip():

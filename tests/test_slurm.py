@@ -25,14 +25,16 @@ def overrides(data_dir, tmp):
     (tmp / "videos").mkdir()
     os.symlink(data_dir / "videos" / "walk-lab-cam01.mp4", tmp / "videos" / "walk-lab-cam01.mp4")
     return {
-        "cmu": {
-            "source": str(data_dir),
-            "include": [
-                "cmu-bvh/actions/train_walking_1.bvh",
-                "cmu-bvh/actions/train_walking_2.bvh",
-                "cmu-bvh/actions/train_running_1.bvh",
-                "cmu-bvh/actions/test_walking_1.bvh",
-            ],
+        "sources": {
+            "cmu": {
+                "source": str(data_dir),
+                "include": [
+                    "cmu-bvh/actions/train_walking_1.bvh",
+                    "cmu-bvh/actions/train_walking_2.bvh",
+                    "cmu-bvh/actions/train_running_1.bvh",
+                    "cmu-bvh/actions/test_walking_1.bvh",
+                ],
+            }
         },
         "split": {"val_patterns": ["cmu-bvh/actions/train_walking_2"]},
         "shards": {"batch_trials": 2},  # 4 trials → 2 data jobs, not 12 per-trial ones
@@ -81,7 +83,7 @@ def test_every_rule_declares_its_requests_or_is_local():
             if "localrule: True" not in body:
                 assert "threads:" in body and "mem_mb=" in body and "runtime=" in body, f"{path.name}: rule {name}"
     assert {
-        "acquire_cmu",
+        "acquire_source",
         "shard_batch",
         "train_model",
         "heldout_report",
@@ -97,7 +99,7 @@ def test_dry_run_with_the_profile_shows_every_rules_requests(tmp_path, data_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     res = dry_run_resources(result.stdout + result.stderr)
     assert {
-        "acquire_cmu",
+        "acquire_source",
         "train_model",
         "recording_markers",
         "refine_recording",
@@ -159,7 +161,7 @@ def test_a_small_workflow_runs_through_sbatch(cluster, tmp_path, data_dir):
             assert int(jobid) in submitted, f"{rule} (job {jobid}) did not go through sbatch"
     cluster_rules = {rule for rule, _ in executed if rule not in LOCAL_RULES}
     assert {
-        "acquire_cmu",
+        "acquire_source",
         "shard_batch",
         "train_model",
         "recording_markers",
@@ -167,10 +169,10 @@ def test_a_small_workflow_runs_through_sbatch(cluster, tmp_path, data_dir):
         "recording_report",
     } <= cluster_rules
     # The data stages go to the cluster in batches: one submission per batch of trials.
-    batches = sorted(p.name for p in (workdir / "results/shards/blazepose/batches").iterdir())
+    batches = sorted(p.name for p in (workdir / "results/shards/blazepose/batches/cmu").iterdir())
     assert 1 <= len(batches) <= 2
     assert sum(rule == "shard_batch" for rule, _ in executed) == len(batches)
-    assert sum(rule in ("acquire_cmu", "shard_batch") for rule, _ in executed) == 1 + len(batches)
+    assert sum(rule in ("acquire_source", "shard_batch") for rule, _ in executed) == 1 + len(batches)
     # … matches the controller's: each was a batch submission it accepted and ran to completion …
     controller = (root / "log" / "slurmctld.log").read_text()
     accepted = {int(i) for i in re.findall(r"_slurm_rpc_submit_batch_job: JobId=(\d+)", controller)}

@@ -11,14 +11,26 @@ import yaml
 from conftest import REPO
 
 
-def make_workdir(tmp: Path, overrides: dict) -> Path:
+def _merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def make_workdir(tmp: Path, overrides: dict, sources=("cmu",)) -> Path:
+    """A workdir with .test/config.yaml (``overrides`` merged in, dict by dict) as test.yaml.
+    ``sources``: the .test sources kept (None: all three); CMU alone keeps most tests short."""
     tmp.mkdir(parents=True, exist_ok=True)
     for name in ("Snakefile", "workflow", "config", "envs", "src", "profiles"):
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp / name)
     test_cfg = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
-    for key, value in overrides.items():
-        test_cfg.setdefault(key, {}).update(value) if isinstance(value, dict) else test_cfg.__setitem__(key, value)
+    if sources is not None:
+        test_cfg["sources"] = {k: v for k, v in test_cfg["sources"].items() if k in sources}
+    for source in test_cfg["sources"].values():  # .test paths are relative to the checkout
+        source["source"] = str((REPO / source["source"]).resolve())
+    test_cfg = _merge(test_cfg, overrides)
     (tmp / "test.yaml").write_text(yaml.safe_dump(test_cfg))
     return tmp
 
@@ -26,8 +38,16 @@ def make_workdir(tmp: Path, overrides: dict) -> Path:
 def locomotion_source(data_dir: Path) -> dict:
     """The CMU walking and running trials only, so that training a model on demand stays short."""
     return {
-        "source": str(data_dir),
-        "include": ["cmu-bvh/actions/*_walking_*.bvh", "cmu-bvh/actions/*_running_*.bvh", "cmu-style-bvh/*.bvh"],
+        "sources": {
+            "cmu": {
+                "source": str(data_dir),
+                "include": [
+                    "cmu-bvh/actions/*_walking_*.bvh",
+                    "cmu-bvh/actions/*_running_*.bvh",
+                    "cmu-style-bvh/*.bvh",
+                ],
+            }
+        }
     }
 
 

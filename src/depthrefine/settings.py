@@ -60,3 +60,35 @@ def checked_fields(cls, d: dict, section: str) -> dict:
     if missing:
         raise ValueError(f"{section}: missing keys {missing} (the config schema gives their defaults)")
     return dict(d)
+
+
+def source_settings(values: dict | None = None) -> dict:
+    """One mocap source's settings: the schema's ``definitions/source`` defaults under ``values``."""
+    import yaml
+
+    base = _fill(yaml.safe_load(SCHEMA.read_text())["definitions"]["source"])
+    unknown = sorted(set(values or {}) - set(base))
+    if unknown:
+        raise ValueError(f"sources: unknown keys {unknown}; known: {sorted(base)}")
+    return {**base, **(values or {})}
+
+
+def enabled_sources(config: dict) -> dict[str, dict]:
+    """Name → filled settings of every enabled source, in the config's order; each gets
+    ``trial_prefix`` resolved ('<name>/' unless given)."""
+    out = {}
+    for name, values in config["sources"].items():
+        settings = source_settings(values)
+        if settings["enabled"]:
+            if settings["trial_prefix"] is None:
+                settings["trial_prefix"] = f"{name}/"
+            out[name] = settings
+    if not out:
+        raise ValueError("config sources: every source is disabled (enabled: false); enable at least one")
+    return out
+
+
+def batch_kinematics(source: dict, kinematics: dict) -> dict:
+    """What a data batch's kinematics need: the source's unit, first-frame rule, skeleton map
+    and AMC rate, and the workflow's ``kinematics`` section (min_frames)."""
+    return {k: source[k] for k in ("unit_m", "drop_first_frame", "skeleton_map", "amc_fps")} | kinematics

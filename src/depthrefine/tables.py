@@ -116,14 +116,14 @@ def write_world_markers(
     source: str,
     markerset,
     marker_groups: list[str],
-    joint_parents: dict,
+    segment_parents: dict,
 ) -> None:
     table = pa.table({"frame": pa.array(np.arange(xyz.shape[0], dtype=np.int32)), "xyz_m": fixed_list(xyz)})
     meta = {
         "markers": json.dumps(markerset.names),
         "segments": json.dumps([list(s) for s in markerset.segments]),
-        "marker_groups": json.dumps(marker_groups),  # the joint frame carrying each marker
-        "joint_parents": json.dumps(joint_parents),
+        "marker_groups": json.dumps(marker_groups),  # the segment carrying each marker
+        "segment_parents": json.dumps(segment_parents),
         "pelvis_markers": json.dumps(markerset.pelvis_markers),
         "markerset": markerset.name,
         "fps": repr(float(fps)),

@@ -1,14 +1,14 @@
-checkpoint acquire_cmu:
-    """Fetch the CMU BVH files (git, archive or local mirror), check each parses, and write
-    the manifest with sha256 per file."""
+checkpoint acquire_source:
+    """Fetch one mocap source's files (git, archive or local folder), check each parses (an
+    AMC with its ASF), and write the manifest with sha256 per file."""
     input:
-        cmu_source_files,
+        source_files,
     output:
-        manifest=CMU_MANIFEST,
+        manifest=f"{MOCAP}/{{source}}/manifest.tsv",
     log:
-        "logs/acquire_cmu.log",
+        "logs/acquire/{source}.log",
     benchmark:
-        "benchmarks/acquire_cmu.tsv"
+        "benchmarks/acquire/{source}.tsv"
     conda:
         "../../envs/acquire.yaml"
     threads: 1
@@ -16,13 +16,7 @@ checkpoint acquire_cmu:
         mem_mb=2000,
         runtime=120,
     params:
-        source=config["cmu"]["source"],
-        source_type=config["cmu"]["source_type"],
-        git_ref=config["cmu"]["git_ref"],
-        include=config["cmu"]["include"],
-        exclude=config["cmu"]["exclude"],
-        on_bad_file=config["cmu"]["on_bad_file"],
-        fps_range=config["cmu"]["fps_range"],
-        files_dir=CMU_FILES,
+        settings=source_settings,
+        files_dir=lambda wildcards: f"{MOCAP}/{wildcards.source}/files",
     script:
-        "../scripts/acquire_cmu.py"
+        "../scripts/acquire_source.py"

@@ -11,7 +11,8 @@ from snakemake.utils import validate
 # so --sdm conda environments need only the third-party packages).
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from depthrefine.mocap.acquire import local_path, read_manifest, select_files, source_kind
+from depthrefine.mocap.acquire import find_asf, local_path, read_manifest, select_files, source_kind
+from depthrefine.settings import batch_kinematics as kinematics_of_batch, enabled_sources
 from depthrefine.capture.recording import MARKER_FILE_SUFFIXES
 from depthrefine.markers.markersets import load_markerset
 from depthrefine.capture.sources import (
@@ -28,7 +29,12 @@ import yaml
 
 from depthrefine.multiview.session import PAIR_SEPARATOR, find_sessions
 
+for _old, _new in (("cmu", "sources.cmu"), ("kinematics.unit_m", "sources.<name>.unit_m")):
+    _section, _, _key = _old.partition(".")
+    if _section in config and (not _key or _key in (config[_section] or {})):
+        raise ValueError(f"config {_old}: moved to {_new} (see config/config.yaml and docs/data.md, 'Mocap sources')")
 validate(config, schema="../schemas/config.schema.yaml")
+SOURCES = enabled_sources(config)  # name → settings, every field filled
 
 
 def _check_ranges(section, keys):
@@ -40,7 +46,9 @@ def _check_ranges(section, keys):
             )
 
 
-_check_ranges("cmu", ["fps_range"])
+for _name, _settings in SOURCES.items():
+    if _settings["fps_range"][0] > _settings["fps_range"][1]:
+        raise ValueError(f"config sources.{_name}.fps_range: the first value must not exceed the second")
 _check_ranges(
     "corruption",
     [
@@ -61,9 +69,7 @@ if (
         "config corruption: body_correlation² + segment_correlation² must not exceed 1"
     )
 
-CMU_FILES = "resources/cmu/files"
-CMU_MANIFEST = "resources/cmu/manifest.tsv"
-
+MOCAP = "resources/mocap"  # {source}/files/…, {source}/manifest.tsv
 
 def _markerset_names():
     """Config key → marker-set name for every set the config names (training, video, marker
@@ -85,36 +91,44 @@ TRAIN_MARKERSET = MARKERSET_NAMES["markerset"]
 
 
 wildcard_constraints:
+    subset=r"[A-Za-z0-9_+-]+",
     batch=r"b\d+",
+    source="|".join(SOURCES),
     markerset="|".join(MARKERSETS),
 
 
-def cmu_source_files(wildcards):
-    """For a local mirror, its matching files: an edited file re-runs the acquisition."""
-    cmu = config["cmu"]
-    if source_kind(cmu["source"], cmu["source_type"]) != "dir":
+def source_settings(wildcards):
+    if wildcards.source not in SOURCES:
+        raise ValueError(f"no enabled mocap source {wildcards.source!r} (config sources: {', '.join(SOURCES)})")
+    return SOURCES[wildcards.source]
+
+
+def source_files(wildcards):
+    """For a local folder or archive file, its matching files (or the archive): an edited
+    file re-runs the acquisition."""
+    src = source_settings(wildcards)
+    kind = source_kind(src["source"], src["source_type"])
+    root = local_path(src["source"])
+    if kind == "archive" and root.is_file():
+        return [str(root)]
+    if kind != "dir" or not root.is_dir():
         return []
-    root = local_path(cmu["source"])
-    return (
-        [str(p) for p in select_files(root, cmu["include"], cmu["exclude"])]
-        if root.is_dir()
-        else []
-    )
+    return [str(p) for p in select_files(root, src["include"], src["exclude"])]
 
 
 @functools.cache
-def _acquired(manifest, stamp):
-    """(trial → relative path, trial → split, batch → trials) of one manifest version;
-    cached, as every batch job's input functions ask (stamp: the manifest's mtime)."""
+def _acquired(manifest, stamp, source):
+    """(trial → relative path, trial → split, batch → trials) of one manifest version of one
+    source; cached, as every batch job's input functions ask (stamp: the manifest's mtime)."""
     rows = read_manifest(manifest)
-    s = config["split"]
+    src, s = SOURCES[source], config["split"]
     splits = assign_splits(
         [row.trial for row in rows],
-        by=s["by"],
+        by=src["split_by"],
         val_fraction=s["val_fraction"],
         test_fraction=s["test_fraction"],
         seed=config["seed"],
-        subject_pattern=s["subject_pattern"],
+        subject_pattern=src["subject_pattern"],
         test_patterns=s["test_patterns"],
         val_patterns=s["val_patterns"],
     )
@@ -122,35 +136,78 @@ def _acquired(manifest, stamp):
     return {row.trial: row.path for row in rows}, splits, batches
 
 
-def acquired():
-    """The acquisition's trials (waits for the checkpoint)."""
-    manifest = checkpoints.acquire_cmu.get().output.manifest
-    return _acquired(manifest, os.stat(manifest).st_mtime_ns)
+def acquired(source):
+    """One source's acquired trials (waits for its acquisition checkpoint)."""
+    manifest = checkpoints.acquire_source.get(source=source).output.manifest
+    return _acquired(manifest, os.stat(manifest).st_mtime_ns, source)
 
 
 def trial_splits():
-    return acquired()[1]
+    """Trial → split over every source (trial ids are unique: each source has its prefix)."""
+    out = {}
+    for source in SOURCES:
+        splits = acquired(source)[1]
+        clash = sorted(set(splits) & set(out))
+        if clash:
+            raise ValueError(f"sources: trial id {clash[0]!r} comes from two sources; give one a trial_prefix")
+        out |= splits
+    return out
 
 
 def _batch(wildcards):
-    batches = acquired()[2]
+    batches = acquired(wildcards.source)[2]
     if wildcards.batch not in batches:
-        raise ValueError(f"no data batch {wildcards.batch!r} (there are {len(batches)})")
+        raise ValueError(f"no data batch {wildcards.batch!r} of source {wildcards.source} (there are {len(batches)})")
     return batches[wildcards.batch]
 
 
-def batch_bvh_files(wildcards):
-    return [t["bvh"] for t in batch_trials(wildcards)]
+def batch_motion_files(wildcards):
+    """The batch's motion files and the ASFs of its AMCs."""
+    return sorted({f for t in batch_trials(wildcards) for f in (t["bvh"], t["asf"]) if f})
 
 
 def batch_trials(wildcards):
-    """The batch's trials with their file, name in the shards and split (a job parameter, so
-    that a trial moving to another split or batch re-runs the batch)."""
-    paths, splits, _ = acquired()
+    """The batch's trials with their file (and ASF), name in the shards and split (a job
+    parameter, so that a trial moving to another split or batch re-runs the batch)."""
+    src = source_settings(wildcards)
+    paths, splits, _ = acquired(wildcards.source)
+    files = Path(MOCAP) / wildcards.source / "files"
     return [
-        {"trial": t, "bvh": f"{CMU_FILES}/{paths[t]}", "source": paths[t], "split": splits[t]}
+        {
+            "trial": t,
+            "bvh": str(files / paths[t]),
+            "asf": str(files / find_asf(files, paths[t], src["asf"])) if src["format"] == "asf_amc" else None,
+            "source": f"{wildcards.source}/{paths[t]}",
+            "split": splits[t],
+        }
         for t in _batch(wildcards)
     ]
+
+
+def batch_kinematics(wildcards):
+    """The source's settings the batch's kinematics need."""
+    return kinematics_of_batch(source_settings(wildcards), config["kinematics"])
+
+
+def _subsets():
+    """config realval_compare_sources: subset name ('cmu', 'cmu+hdm05') → its sources."""
+    out = {}
+    for names in config["realval_compare_sources"]:
+        unknown = sorted(set(names) - set(SOURCES))
+        if unknown:
+            raise ValueError(f"config realval_compare_sources: {unknown} are not enabled sources ({', '.join(SOURCES)})")
+        out["+".join(names)] = list(names)
+    return out
+
+
+SUBSETS = _subsets()
+
+
+def subset_weights(wildcards):
+    """The source weights of a model trained on a subset: the others weigh 0."""
+    if wildcards.subset not in SUBSETS:
+        raise ValueError(f"no source subset {wildcards.subset!r} in config realval_compare_sources ({', '.join(SUBSETS)})")
+    return {name: (s["weight"] if name in SUBSETS[wildcards.subset] else 0.0) for name, s in SOURCES.items()}
 
 
 def markerset_file(wildcards):
@@ -176,13 +233,14 @@ def _markerset_files(name):
 
 
 def skeleton_map_file(wildcards):
-    """The skeleton map whose segment-length check the batches run (an edit re-runs them)."""
-    path = config["kinematics"]["skeleton_map"]
-    return [path] if path else []
+    """The source's skeleton map (an edit re-runs its batches)."""
+    return source_settings(wildcards)["skeleton_map"]
 
 
 def all_batches(wildcards):
-    return [f"results/shards/{wildcards.markerset}/batches/{b}" for b in acquired()[2]]
+    return [
+        f"results/shards/{wildcards.markerset}/batches/{source}/{b}" for source in SOURCES for b in acquired(source)[2]
+    ]
 
 
 def split_assignment(wildcards):
@@ -191,8 +249,9 @@ def split_assignment(wildcards):
 
 def shard_set_config(wildcards):
     """The config values the shards depend on, recorded in their manifest."""
-    keys = ("cmu", "fps", "kinematics", "corruption", "split", "seed")  # not shards.batch_trials: no effect on them
-    return {k: config[k] for k in keys} | {"markerset": MARKERSETS[wildcards.markerset]}
+    keys = ("fps", "kinematics", "corruption", "split", "seed")  # not shards.batch_trials: no effect on them
+    sources = {name: {k: v for k, v in src.items() if k != "weight"} for name, src in SOURCES.items()}  # weights: training only
+    return {k: config[k] for k in keys} | {"sources": sources, "markerset": MARKERSETS[wildcards.markerset]}
 
 
 def shards_root(wildcards):
@@ -203,12 +262,18 @@ def run_dir(wildcards):
     return f"results/model/{wildcards.markerset}/run"
 
 
+def acquisition_manifests():
+    return [f"{MOCAP}/{source}/manifest.tsv" for source in SOURCES]
+
+
 def final_outputs():
     """What `all` and `train` build: the held-out report of the training marker set's model,
     and the model itself. The model is a target on purpose: an interrupted retrain deletes it,
     and Snakemake re-makes a missing file only when a target needs it (snakemake#1978), so
-    the report must not be the only target."""
-    return [
+    the report must not be the only target. Each source's acquisition manifest is one for the
+    same reason: a source added to the config is otherwise never fetched for an existing
+    shard set."""
+    return acquisition_manifests() + [
         "results/eval/heldout.html",
         "results/eval/heldout.json",
         f"results/model/{TRAIN_MARKERSET}/best.pt",
@@ -366,11 +431,29 @@ def realval_qc(wildcards):
     return [f"results/reference/{s}" for s in found]
 
 
-def realval_reports(wildcards):
-    """The report of every evaluated pair, known once each session's reference is built."""
+def realval_pairs():
+    """Every evaluated camera × person pair's name, known once each session's reference is built."""
     out = []
     for s in sessions():
         folder = checkpoints.multiview_reference.get(session=s).output[0]
         pairs = json.loads((Path(folder) / "pairs.json").read_text())
-        out += [f"results/eval/{p['recording']}.json" for p in pairs if p["evaluated"]]
+        out += [p["recording"] for p in pairs if p["evaluated"]]
     return out
+
+
+def realval_reports(wildcards):
+    return [f"results/eval/{pair}.json" for pair in realval_pairs()]
+
+
+def realval_compare_inputs(wildcards):
+    """For a source subset: every pair refined by its model, with the pair's reference."""
+    pairs = realval_pairs()
+    return {
+        "refined": [f"results/refined/sources/{wildcards.subset}/{p}.parquet" for p in pairs],
+        "reference": [f"results/reference_camera/{p}.parquet" for p in pairs],
+        "markerset": config["video_markerset"],
+    }
+
+
+def subset_model(wildcards):
+    return f"results/model/{recording_markerset(wildcards)}/sources/{wildcards.subset}/best.pt"

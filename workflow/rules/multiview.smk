@@ -78,12 +78,47 @@ rule pair_markers:
         "../scripts/pair_markers.py"
 
 
+use rule refine_recording as refine_recording_on_sources with:
+    input:
+        markers="results/markers/{video}.parquet",
+        model=subset_model,
+    output:
+        parquet="results/refined/sources/{subset}/{video}.parquet",
+        trc="results/refined/sources/{subset}/{video}.trc",
+    log:
+        "logs/refine_recording/sources/{subset}/{video}.log",
+    benchmark:
+        "benchmarks/refine_recording/sources/{subset}/{video}.tsv"
+
+
+rule realval_compare:
+    """Every evaluated pair refined by the model trained on a subset of the sources (config
+    realval_compare_sources), scored against the reference as the pair reports score theirs."""
+    input:
+        unpack(realval_compare_inputs),
+        code=package_code("evaluation/realval.py"),
+    output:
+        "results/eval/realval/sources/{subset}.json",
+    log:
+        "logs/realval_compare/{subset}.log",
+    localrule: True
+    conda:
+        "../../envs/recordings.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/realval_compare.py"
+
+
 rule realval_summary:
     """The summary over every evaluated camera × person pair of every session, with each
     person's reference QC: results/eval/realval.{html,json}."""
     input:
         reports=realval_reports,
         qc=realval_qc,
+        compare=[f"results/eval/realval/sources/{subset}.json" for subset in SUBSETS],
         code=package_code("evaluation/realval.py"),
     output:
         json="results/eval/realval.json",
@@ -112,4 +147,5 @@ rule realval:
         "results/eval/realval.html",
         "results/eval/realval.json",
         f"results/model/{MARKERSET_NAMES['video_markerset']}/best.pt",
+        [f"results/model/{MARKERSET_NAMES['video_markerset']}/sources/{subset}/best.pt" for subset in SUBSETS],
     localrule: True

@@ -2,7 +2,10 @@ rule shard_set:
     """All batches of one marker set for the current split assignment, with a manifest (rows,
     clips, sha256 per shard; skipped trials)."""
     input:
-        all_batches,
+        # Every source's acquisition as a plain input, so that all of them are planned (and
+        # run in parallel) at once, and a new source re-plans an existing shard set.
+        acquired=acquisition_manifests(),
+        batches=all_batches,
     output:
         manifest="results/shards/{markerset}/manifest.json",
     log:
@@ -25,5 +28,6 @@ rule shard_set:
 rule shards:
     """The shards of the training marker set (config `markerset`)."""
     input:
+        acquisition_manifests(),
         f"results/shards/{TRAIN_MARKERSET}/manifest.json",
     localrule: True

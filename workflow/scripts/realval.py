@@ -3,6 +3,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))  # this checkout's package
 
+import json
+
 from depthrefine.evaluation.realval import realval_summary
 from depthrefine.logs import setup_logging
 
@@ -12,4 +14,5 @@ realval_summary(
     [str(Path(d) / "qc.json") for d in snakemake.input.qc],
     snakemake.output.json,
     snakemake.output.html,
+    compare={Path(p).stem: json.loads(Path(p).read_text()) for p in snakemake.input.compare},
 )

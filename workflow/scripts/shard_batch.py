@@ -18,4 +18,5 @@ shard_batch_stage(
     seed=p.seed,
     row_group_frames=p.row_group_frames,
     on_bad_file=p.on_bad_file,
+    source=snakemake.wildcards.source,
 )

@@ -8,7 +8,7 @@ from depthrefine.markers.stages import shard_manifest
 
 setup_logging(snakemake.log[0])
 shard_manifest(
-    list(snakemake.input),
+    list(snakemake.input.batches),
     snakemake.output.manifest,
     shards_root=snakemake.params.shards_root,
     splits=snakemake.params.splits,

@@ -25,6 +25,7 @@ summary = train(
     run_dir=p.run_dir,
     config_snapshot=snakemake.config,
     repo=str(Path(__file__).resolve().parents[2]),
+    source_weights=p.source_weights,
 )
 with atomic_path(snakemake.output.model) as tmp:
     shutil.copyfile(Path(p.run_dir) / "best.pt", tmp)

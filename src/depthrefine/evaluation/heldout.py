@@ -60,7 +60,9 @@ def evaluate_heldout(
     savgol_window_s: float = 0.25,
 ) -> dict:
     manifest = json.loads(Path(manifest_path).read_text())
-    shards = [e["path"] for e in manifest["shards"] if e["split"] == "test"]
+    tests = [e for e in manifest["shards"] if e["split"] == "test"]
+    shards = [e["path"] for e in tests]
+    source_of = {e["path"]: e.get("source", "?") for e in tests}
     if not shards:
         raise ValueError(f"{manifest_path}: no test shards to evaluate (split.test_fraction / split.test_patterns)")
     loaded = load_model(model_path, device)
@@ -88,6 +90,7 @@ def evaluate_heldout(
                     {
                         "clip_id": clip.clip_id,
                         "trial": clip.trial,
+                        "source": source_of[path],
                         "method": method,
                         "frames": len(xyz),
                         **all_metrics(xyz, clip.true, loaded.index, up, floor),
@@ -109,6 +112,10 @@ def evaluate_heldout(
         "fps": loaded.fps,
         "methods": list(METHODS),
         "table": table,
+        "by_source": {
+            name: summarise([r for r in rows if r["source"] == name]) for name in sorted({r["source"] for r in rows})
+        },
+        "data": {"sources": manifest.get("sources", {}), "skipped": manifest.get("skipped", [])},
         "targets": TARGETS,
         "checks": checks(table),
         "per_clip": rows,
@@ -138,12 +145,10 @@ def checks(table: dict) -> dict[str, bool]:
     return out
 
 
-def render_html(result: dict, example: dict | None, loaded: LoadedModel) -> str:
-    plt = pyplot()
-    table = result["table"]
-    head = "".join(f"<th>{html.escape(LABELS[m])}</th>" for m in METRICS)
+def _metric_rows(table: dict, group: str | None = None) -> str:
+    """One table row per method (the best value per metric marked); ``group`` heads them."""
     body = ""
-    for method in METHODS:
+    for i, method in enumerate(METHODS):
         cells = ""
         for m in METRICS:
             v = table[method][m]
@@ -153,7 +158,48 @@ def render_html(result: dict, example: dict | None, loaded: LoadedModel) -> str:
                 if m == "bone_cv"
                 else f"<td class='{'best' if best else ''}'>{v:.2f}</td>"
             )
-        body += f"<tr><th>{html.escape(method)}</th>{cells}</tr>"
+        lead = f"<th rowspan='{len(METHODS)}'>{html.escape(group)}</th>" if group is not None and i == 0 else ""
+        body += f"<tr>{lead}<th>{html.escape(method)}</th>{cells}</tr>"
+    return body
+
+
+def _data_html(data: dict) -> str:
+    """Per-source training data: trials per split, minutes, skipped files, segment lengths."""
+    sources = data.get("sources", {})
+    if not sources:
+        return ""
+    segments = sorted({k for v in sources.values() for k in v["segments_m"]})
+    head = "".join(f"<th>{html.escape(k)} (m)</th>" for k in segments)
+    rows = ""
+    for name, v in sources.items():
+        t = v["trials"]
+        cells = "".join(
+            "<td>{:.3f} [{:.3f}–{:.3f}]</td>".format(*v["segments_m"][k]) if k in v["segments_m"] else "<td></td>"
+            for k in segments
+        )
+        rows += (
+            f"<tr><th>{html.escape(name)}</th><td>{t['train']} / {t['val']} / {t['test']}</td>"
+            f"<td>{v['minutes']:.1f}</td><td>{v['skipped']}</td>{cells}</tr>"
+        )
+    skipped = "".join(
+        f"<li><code>{html.escape(t['trial'])}</code>: {html.escape(t['reason'])}</li>" for t in data.get("skipped", [])
+    )
+    return f"""<h2>Motion data</h2>
+<p>Per mocap source: trials in train / val / test, minutes of motion (all splits, at the workflow's
+rate, one copy of each clip), skipped files, and each segment's length over its trials (median
+[5th–95th percentile]).</p>
+<table id="sources"><tr><th>source</th><th>trials train / val / test</th><th>minutes</th><th>skipped</th>
+{head}</tr>{rows}</table>
+{f"<ul id='skipped'>{skipped}</ul>" if skipped else ""}"""
+
+
+def render_html(result: dict, example: dict | None, loaded: LoadedModel) -> str:
+    plt = pyplot()
+    table = result["table"]
+    head = "".join(f"<th>{html.escape(LABELS[m])}</th>" for m in METRICS)
+    body = _metric_rows(table)
+    by_source = result.get("by_source", {})
+    per_source = "".join(_metric_rows(t, name) for name, t in by_source.items())
     target_row = "".join(f"<td>≤ {TARGETS[m]}</td>" if m in TARGETS else "<td></td>" for m in METRICS)
     checks_html = "".join(f"<li>{'✔' if ok else '✘'} {html.escape(k)}</li>" for k, ok in result["checks"].items())
     images = []
@@ -190,5 +236,9 @@ never seen in training. Model: <code>{html.escape(result["model"])}</code>. Metr
 Filters act on depth only, like the refiner.</p>
 <table id="metrics"><tr><th>method</th>{head}</tr>{body}<tr><th>target</th>{target_row}</tr></table>
 <ul id="checks">{checks_html}</ul>
+<h2>By mocap source</h2>
+<p>The same metrics on each source's test files alone (frame-weighted within the source).</p>
+<table id="by-source"><tr><th>source</th><th>method</th>{head}</tr>{per_source}</table>
+{_data_html(result.get("data", {}))}
 {imgs}""",
     )

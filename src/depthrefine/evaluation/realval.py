@@ -98,6 +98,25 @@ def score_pair(outputs: dict[str, np.ndarray], reference: np.ndarray, hip: int, 
     }
 
 
+def score_refined(refined_parquet: str, reference_parquet: str, markerset_path: str) -> dict:
+    """One pair's refinement by another model (``refined_xyz``) against the reference: the
+    metrics of ``against_reference``, as in the pair's report."""
+    from depthrefine.markers.index import MarkerIndex
+    from depthrefine.markers.markersets import load_markerset
+    from depthrefine.multiview.stages import read_reference_parquet
+    from depthrefine.tables import read_observations
+
+    _, refined, _, meta = read_observations(refined_parquet)
+    if refined is None:
+        raise ValueError(f"{refined_parquet}: no refined_xyz column")
+    ms = load_markerset(markerset_path)
+    index = MarkerIndex.from_markerset(ms, json.loads(meta["markers"]), source=refined_parquet)
+    reference = read_reference_parquet(reference_parquet)[0]
+    n = min(len(reference), len(refined))
+    hip = index.names.index(ms.pelvis_markers["mid"])
+    return against_reference(refined[:n], reference[:n], hip, list(index.bones), index.names)
+
+
 def _fmt(v) -> str:
     return "–" if v is None or not np.isfinite(v) else f"{v:.1f}"
 
@@ -105,7 +124,7 @@ def _fmt(v) -> str:
 def summarise(pairs: list[dict]) -> dict:
     """estimate → metric → {mean, sd, n} over the pairs."""
     out = {}
-    for key in ESTIMATES:
+    for key in pairs[0]["estimates"]:
         out[key] = {}
         for m in METRICS:
             vals = np.array([p["estimates"][key][m] for p in pairs], dtype=float)
@@ -118,9 +137,17 @@ def summarise(pairs: list[dict]) -> dict:
     return out
 
 
-def realval_summary(pair_reports: list[str], qc_files: list[str], out_json: str, out_html: str) -> dict:
+def realval_summary(
+    pair_reports: list[str],
+    qc_files: list[str],
+    out_json: str,
+    out_html: str,
+    compare: dict[str, dict[str, dict]] | None = None,
+) -> dict:
     """The realval target: every evaluated pair's scores (from its recording report's JSON) and
-    every person's reference QC → one JSON and one self-contained HTML page."""
+    every person's reference QC → one JSON and one self-contained HTML page. ``compare``:
+    source subset → pair (recording name) → its ``score_refined`` metrics, for the same model
+    trained on those sources only; shown as "refined (<subset> only)" beside the others."""
     from depthrefine.evaluation.report import html_page
     from depthrefine.io import atomic_write_text
 
@@ -142,13 +169,16 @@ def realval_summary(pair_reports: list[str], qc_files: list[str], out_json: str,
         r = json.loads(open(path).read())
         pair = r["capture"]["pair"]
         ref = r["against_reference"]
+        estimates = dict(ref["estimates"])
+        for subset, scores in (compare or {}).items():
+            estimates[f"refined[{subset}]"] = scores[r["recording"]]
         pairs.append(
             {
                 "session": pair["session"],
                 "camera": pair["camera"],
                 "person": pair["person"],
                 "frames": ref["frames"],
-                "estimates": ref["estimates"],
+                "estimates": estimates,
                 "reference": ref["reference"],
             }
         )
@@ -164,6 +194,13 @@ def realval_summary(pair_reports: list[str], qc_files: list[str], out_json: str,
     return result
 
 
+def _label(key: str) -> str:
+    """'refined[cmu]' → 'learned refinement, trained on cmu only'."""
+    if key.startswith("refined[") and key.endswith("]"):
+        return f"{LABELS['refined']}, trained on {key[8:-1].replace('+', ' + ')} only"
+    return LABELS[key]
+
+
 def _body(result: dict) -> str:
     esc = html.escape
     parts = [
@@ -174,25 +211,26 @@ def _body(result: dict) -> str:
         "about 3–5 mm in depth error are not resolved; see the spread across pairs.</p>"
     ]
     if result["pairs"]:
-        head = "".join(f"<th>{esc(LABELS[k])}</th>" for k in ESTIMATES)
+        keys = list(result["summary"])
+        head = "".join(f"<th>{esc(_label(k))}</th>" for k in keys)
         rows = ""
         for m, label in METRICS.items():
             cells = ""
-            for k in ESTIMATES:
+            for k in keys:
                 s = result["summary"][k][m]
                 cells += f"<td>{_fmt(s['mean'])} ± {_fmt(s['sd'])}</td>"
             rows += f"<tr><th>{esc(label)}</th>{cells}</tr>"
         parts.append(
             f"<h2>Mean ± sd over {len(result['pairs'])} pairs</h2><table><tr><th></th>{head}</tr>{rows}</table>"
         )
-        head = "".join(f"<th>{esc(LABELS[k])}<br>depth / MPJPE / jitter / bone CV</th>" for k in ESTIMATES)
+        head = "".join(f"<th>{esc(_label(k))}<br>depth / MPJPE / jitter / bone CV</th>" for k in keys)
         rows = ""
         for p in result["pairs"]:
             cells = "".join(
                 "<td>"
                 + " / ".join(_fmt(p["estimates"][k][m]) for m in ("depth_mm", "mpjpe_mm", "jitter_mm", "bone_cv_pct"))
                 + "</td>"
-                for k in ESTIMATES
+                for k in keys
             )
             who = "".join(f"<td>{esc(str(p[k]))}</td>" for k in ("session", "camera", "person", "frames"))
             rows += f"<tr>{who}{cells}</tr>"

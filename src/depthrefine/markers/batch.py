@@ -8,9 +8,11 @@ batch size (tested). Trials go to batches by a hash of their id, so adding or ed
 trial re-runs only its batch — unless the batch count, ``ceil(trials / batch_trials)``,
 changes, which rebuilds every batch (the shards come out the same).
 
-Each batch folder holds ``{split}/{trial}.parquet`` and ``index.json``: the frame rate, markers
-and segments of its shards, per shard its split, rows, clips and sha256, and the trials
-skipped with their reason (``on_bad_file: skip``).
+A batch holds trials of one mocap source (``sources.<name>``: its unit, skeleton map and
+file format). Each batch folder holds ``{split}/{trial}.parquet`` and ``index.json``: the
+source, the frame rate, markers and segments of its shards, per shard its split, rows,
+clips, sha256, seconds of motion and segment lengths, and the trials skipped with their
+reason (``on_bad_file: skip``).
 """
 
 from __future__ import annotations
@@ -58,8 +60,11 @@ def shard_batch_stage(
     seed: int,
     row_group_frames: int,
     on_bad_file: str = "error",
+    source: str = "cmu",
 ) -> dict:
-    """``trials``: ``{"trial", "bvh" (path), "source" (its name in the shards), "split"}`` each.
+    """``trials``: ``{"trial", "bvh" (path: BVH or AMC), "asf" (an AMC's skeleton, else None),
+    "source" (its name in the shards), "split"}`` each, all of mocap source ``source``;
+    ``kinematics``: the source's unit_m, drop_first_frame, skeleton_map, amc_fps, and min_frames.
     Writes ``out_dir``/{split}/{trial}.parquet and ``out_dir``/index.json; returns the index.
     A trial whose data cannot be used raises DataError naming its file, or with
     ``on_bad_file="skip"`` is left out and listed with the reason."""
@@ -72,7 +77,7 @@ def shard_batch_stage(
         for t in bar:
             shard = out / t["split"] / f"{t['trial']}.parquet"
             try:
-                kinematics_stage(
+                motion = kinematics_stage(
                     t["bvh"],
                     str(joints),
                     source=t["source"],
@@ -81,13 +86,21 @@ def shard_batch_stage(
                     drop_first=kinematics["drop_first_frame"],
                     min_frames=kinematics["min_frames"],
                     skeleton_map=kinematics["skeleton_map"],
+                    asf=t.get("asf"),
+                    amc_fps=kinematics.get("amc_fps", 120.0),
                 )
-                markers_stage(str(joints), str(markers), markerset_path=markerset_path)
+                markers_stage(
+                    str(joints),
+                    str(markers),
+                    markerset_path=markerset_path,
+                    skeleton_map=kinematics["skeleton_map"],
+                    source=t["bvh"],
+                )
             except DataError as exc:
                 if on_bad_file != "skip":
                     raise
                 log.warning("skipping trial %s: %s", t["trial"], exc)
-                skipped.append({"trial": t["trial"], "reason": str(exc)})
+                skipped.append({"trial": t["trial"], "source": source, "reason": str(exc)})
                 continue
             info = corruption_stage(
                 str(markers),
@@ -109,9 +122,12 @@ def shard_batch_stage(
                     "rows": info["rows"],
                     "clips": info["clips"],
                     "sha256": hashlib.sha256(shard.read_bytes()).hexdigest(),
+                    "source": source,
+                    "seconds": motion["frames"] / fps,
+                    "segments_m": {k: round(v, 4) for k, v in motion["segments_m"].items()},
                 }
             )
-    index = {**common, "shards": entries, "skipped": skipped}
+    index = {"source": source, **common, "shards": entries, "skipped": skipped}
     atomic_write_text(out / INDEX_NAME, json.dumps(index, indent=1) + "\n")
     log.info("%s: %d shards, %d trials skipped", out, len(entries), len(skipped))
     return index

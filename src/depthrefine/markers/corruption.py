@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import butter, sosfiltfilt, sosfreqz
 
+from depthrefine.mocap.anatomy import NOISE_ORDER
 from depthrefine.settings import checked_fields
 
 UP = np.array([0.0, 1.0, 0.0])  # world up of the CMU BVH data
@@ -190,7 +191,9 @@ def corrupt(
         depth[:, limb] -= 2.0 * w[:, None] * (true[:, limb, 2] - pivot)
         flipped |= w > 0
 
-    unique_groups = sorted(set(groups))
+    unique_groups = sorted(
+        set(groups), key=lambda g: (NOISE_ORDER.index(g) if g in NOISE_ORDER else len(NOISE_ORDER), g)
+    )
     group_index = np.array([unique_groups.index(g) for g in groups])
     body = _smooth_noise(rng, (n, 1), fps, cfg.drift_cutoff_hz)
     segment = _smooth_noise(rng, (n, len(unique_groups)), fps, cfg.drift_cutoff_hz)[:, group_index]

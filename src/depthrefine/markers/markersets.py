@@ -1,4 +1,5 @@
-"""Marker sets as data (``config/markersets/*.yaml``) and joint → marker mapping."""
+"""Marker sets as data (``config/markersets/*.yaml``), defined on body points and segments
+(``depthrefine.mocap.anatomy``) and placed on any skeleton through its skeleton map."""
 
 from __future__ import annotations
 
@@ -9,16 +10,17 @@ import numpy as np
 import yaml
 
 from depthrefine.errors import DataError
+from depthrefine.mocap.anatomy import POINT_SEGMENTS, POINTS, SEGMENTS
 from depthrefine.mocap.kinematics import JointTrajectories
 
 
 @dataclass(frozen=True)
 class MarkerDef:
     name: str
-    origin: tuple[str, ...]
+    origin: tuple[str, ...]  # body points
     weights: tuple[float, ...]
-    frame: str
-    scale: tuple[str, str] | None
+    frame: str  # the segment that carries the offset (and moves the marker)
+    scale: tuple[str, str] | None  # body points
     offset: tuple[float, float, float]
 
 
@@ -48,14 +50,14 @@ class MarkerSet:
         index = {n: i for i, n in enumerate(self.names)}
         return np.array([[index[a], index[b]] for a, b in self.segments], dtype=np.int64).reshape(-1, 2)
 
-    def required_joints(self) -> set[str]:
-        joints = set()
+    def required_points(self) -> list[str]:
+        points = []
         for m in self.markers:
-            joints.update(m.origin)
-            joints.add(m.frame)
-            if m.scale:
-                joints.update(m.scale)
-        return joints
+            points += list(m.origin) + list(m.scale or ())
+        return list(dict.fromkeys(points))
+
+    def offset_segments(self) -> list[str]:
+        return list(dict.fromkeys(m.frame for m in self.markers if any(m.offset)))
 
 
 def _read_raw(path: Path, seen: tuple[Path, ...] = ()) -> dict:
@@ -108,8 +110,16 @@ def load_markerset(path: str | Path) -> MarkerSet:
             raise ValueError(f"{where}: 'offset' must be [left, up, forward]")
         scale = tuple(spec["scale"]) if "scale" in spec else None
         if any(offset) and (scale is None or len(scale) != 2):
-            raise ValueError(f"{where}: a non-zero offset needs 'scale: [joint_a, joint_b]'")
-        markers.append(MarkerDef(name, origin, weights, spec.get("frame", origin[0]), scale, offset))
+            raise ValueError(f"{where}: a non-zero offset needs 'scale: [point_a, point_b]'")
+        if any(offset) and "frame" not in spec:
+            raise ValueError(f"{where}: a non-zero offset needs 'frame: <segment>' (one of {list(SEGMENTS)})")
+        unknown = sorted(set(origin + (scale or ())) - set(POINTS))
+        if unknown:
+            raise ValueError(f"{where}: unknown body points {unknown}; known: {list(POINTS)}")
+        frame = spec.get("frame", POINT_SEGMENTS[origin[0]])
+        if frame not in SEGMENTS:
+            raise ValueError(f"{where}: frame {frame!r} is not a segment; known: {list(SEGMENTS)}")
+        markers.append(MarkerDef(name, origin, weights, frame, scale, offset))
     names = {m.name for m in markers}
 
     def check_pair(pair, what):
@@ -180,28 +190,55 @@ def _landmarks(spec, names: list[str], path: Path) -> tuple[dict | None, str | N
     return out, str(spec["model"])
 
 
-def joints_to_markers(traj: JointTrajectories, markerset: MarkerSet, source: str = "") -> np.ndarray:
+def joints_to_markers(traj: JointTrajectories, markerset: MarkerSet, skeleton_map=None, source: str = "") -> np.ndarray:
     """Marker positions (F, M, 3) in metres, world axes, from joint trajectories.
 
-    p = Σ wᵢ·joint_i(t) + R_frame(t) · (L · offset), L = rest distance of the scale joints.
+    p = Σ wᵢ·point_i(t) + F_frame(t) · (L · offset), L = rest distance of the two scale points
+    and F the segment's canonical frame (``depthrefine.mocap.anatomy``): its joint's rotation,
+    times a correction fitted on the clip for a skeleton map with ``rest_pose: fit``.
+    ``skeleton_map``: a SkeletonMap (default: cgspeed's, config/skeletons/cmu_cgspeed.yaml).
     """
-    missing = markerset.required_joints() - set(traj.names)
+    from depthrefine.mocap.skeleton_map import BODY_POINTS, default_skeleton_map, point_positions
+
+    smap = skeleton_map or default_skeleton_map()
+    where = source or "skeleton"
+    needed = markerset.required_points()
+    segments = markerset.offset_segments()
+    missing = sorted(set(segments) - set(smap.segments))
     if missing:
         raise DataError(
-            source or "skeleton",
-            f"marker set {markerset.name!r} ({markerset.path}) needs joints "
-            f"{sorted(missing)} which the skeleton lacks (has {', '.join(traj.names)})",
+            where,
+            f"marker set {markerset.name!r} ({markerset.path}) needs segments {missing} that skeleton map "
+            f"{smap.name!r} ({smap.path}) does not name",
         )
-    if traj.rotations is None:
+    names = {n: i for i, n in enumerate(traj.names)}
+    missing = sorted({smap.segments[s] for s in segments} - set(names))
+    if missing:
+        raise DataError(
+            where,
+            f"marker set {markerset.name!r} ({markerset.path}) needs joints {missing} (skeleton map "
+            f"{smap.name!r}) which the skeleton lacks (has {', '.join(traj.names)})",
+        )
+    positions = point_positions({n: traj.positions_m[:, i] for n, i in names.items()}, smap, needed, where)
+    rest = point_positions({n: traj.rest_positions_m[i] for n, i in names.items()}, smap, needed, where)
+    if segments and traj.rotations is None:
         raise ValueError("joint trajectories carry no rotations; markers with offsets need them")
-    index = {n: i for i, n in enumerate(traj.names)}
-    n_frames = traj.positions_m.shape[0]
-    out = np.empty((n_frames, len(markerset.markers), 3))
+    frames = {s: traj.rotations[:, names[smap.segments[s]]] for s in segments}
+    if smap.rest_pose == "fit" and segments:
+        from depthrefine.mocap.anatomy import fit_corrections
+
+        body = point_positions({n: traj.positions_m[:, i] for n, i in names.items()}, smap, BODY_POINTS, where)
+        try:
+            corrections = fit_corrections(body, frames)
+        except ValueError as exc:
+            raise DataError(where, f"cannot fit the segment frames of skeleton map {smap.name!r}: {exc}") from None
+        frames = {s: frames[s] @ corrections[s] for s in segments}
+    out = np.empty((traj.positions_m.shape[0], len(markerset.markers), 3))
     for k, m in enumerate(markerset.markers):
-        pos = sum(w * traj.positions_m[:, index[j]] for w, j in zip(m.weights, m.origin))
+        pos = sum(w * positions[p] for w, p in zip(m.weights, m.origin))
         if any(m.offset):
-            a, b = (index[j] for j in m.scale)
-            length = np.linalg.norm(traj.rest_positions_m[b] - traj.rest_positions_m[a])
-            pos = pos + traj.rotations[:, index[m.frame]] @ (length * np.asarray(m.offset))
+            a, b = m.scale
+            length = np.linalg.norm(rest[b] - rest[a])
+            pos = pos + frames[m.frame] @ (length * np.asarray(m.offset))
         out[:, k] = pos
     return out

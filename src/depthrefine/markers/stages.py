@@ -20,40 +20,46 @@ from depthrefine.markers.markersets import joints_to_markers, load_markerset
 log = logging.getLogger(__name__)
 
 
-def markers_stage(joints_path: str, out_path: str, *, markerset_path: str) -> None:
+def markers_stage(
+    joints_path: str, out_path: str, *, markerset_path: str, skeleton_map: str | None = None, source: str | None = None
+) -> None:
+    """``skeleton_map``: the source's map (default cgspeed's); ``source``: the file to name in
+    errors (default: the joints table's source)."""
+    from depthrefine.mocap.anatomy import SEGMENT_PARENTS
+    from depthrefine.mocap.skeleton_map import load_skeleton_map
+
     traj = tables.read_joints(joints_path)
     meta = tables.table_metadata(joints_path)
     markerset = load_markerset(markerset_path)
-    xyz = joints_to_markers(traj, markerset, source=meta.get("source", joints_path))
-    groups = [m.frame for m in markerset.markers]
-    tree = {n: (traj.names[p] if p >= 0 else None) for n, p in zip(traj.names, traj.parents)}
+    smap = load_skeleton_map(skeleton_map) if skeleton_map else None
+    xyz = joints_to_markers(traj, markerset, smap, source=source or meta.get("source", joints_path))
     tables.write_world_markers(
         xyz,
         out_path,
         fps=traj.fps,
         source=meta["source"],
         markerset=markerset,
-        marker_groups=groups,
-        joint_parents=tree,
+        marker_groups=[m.frame for m in markerset.markers],
+        segment_parents=SEGMENT_PARENTS,
     )
 
 
-def limb_markers(groups: list[str], joint_parents: dict, limb_joints: list[str]) -> list[list[int]]:
-    """For each limb joint, the markers carried by it or by any joint below it."""
+def limb_markers(groups: list[str], segment_parents: dict, limbs: list[str]) -> list[list[int]]:
+    """For each limb (a segment), the markers carried by it or by any segment below it."""
 
-    def below(joint: str, top: str) -> bool:
-        while joint is not None:
-            if joint == top:
+    def below(segment: str, top: str) -> bool:
+        while segment is not None:
+            if segment == top:
                 return True
-            joint = joint_parents.get(joint)
+            segment = segment_parents.get(segment)
         return False
 
-    limbs = []
-    for top in limb_joints:
+    out = []
+    for top in limbs:
         members = [i for i, g in enumerate(groups) if below(g, top)]
         if len(members) >= 2:
-            limbs.append(members)
-    return limbs
+            out.append(members)
+    return out
 
 
 def corruption_stage(
@@ -75,7 +81,7 @@ def corruption_stage(
     groups = json.loads(meta["marker_groups"])
     pelvis_names = json.loads(meta["pelvis_markers"])
     pelvis = (markers.index(pelvis_names["left"]), markers.index(pelvis_names["right"]))
-    limbs = limb_markers(groups, json.loads(meta.get("joint_parents", "{}")), corruption["flip_limbs"])
+    limbs = limb_markers(groups, json.loads(meta["segment_parents"]), corruption["flip_limbs"])
     cfg = CorruptionConfig.from_dict(corruption)
     n = world.shape[0]
     batches = []
@@ -117,8 +123,9 @@ def shard_manifest(
     batch_dirs: list[str], out_path: str, *, shards_root: str, splits: dict[str, str], config: dict
 ) -> dict:
     """Manifest of the shard set (JSON) from the batch folders' indexes: per shard its split,
-    rows, clips, sha256; marker names, frame rate, skipped trials. Shards under ``shards_root``
-    that are not in the set (left by an earlier split or batch count) are removed."""
+    rows, clips, sha256 and source; marker names, frame rate, skipped trials, and a summary per
+    source (``source_summary``). Shards under ``shards_root`` that are not in the set (left by
+    an earlier split or batch count) are removed."""
     from depthrefine.markers.batch import INDEX_NAME
 
     entries, skipped, markers, segments, fps = [], [], None, None, None
@@ -156,11 +163,33 @@ def shard_manifest(
         "splits": summary,
         "trial_splits": dict(sorted(splits.items())),
         "config": config,
+        "sources": source_summary(entries, skipped),
         "skipped": sorted(skipped, key=lambda t: t["trial"]),
         "shards": entries,
     }
     atomic_write_text(out_path, json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+def source_summary(entries: list[dict], skipped: list[dict]) -> dict:
+    """Per mocap source: trials per split, minutes of motion, skipped trials, and the spread
+    of each segment length over its trials (median, 5th and 95th percentile, metres)."""
+    out = {}
+    for name in sorted({e.get("source", "?") for e in entries} | {t.get("source", "?") for t in skipped}):
+        mine = [e for e in entries if e.get("source", "?") == name]
+        lengths: dict[str, list[float]] = {}
+        for e in mine:
+            for segment, value in e.get("segments_m", {}).items():
+                lengths.setdefault(segment, []).append(value)
+        out[name] = {
+            "trials": {split: sum(e["split"] == split for e in mine) for split in ("train", "val", "test")},
+            "minutes": round(sum(e.get("seconds", 0.0) for e in mine) / 60, 2),
+            "skipped": sum(t.get("source", "?") == name for t in skipped),
+            "segments_m": {
+                k: [round(float(q), 3) for q in np.percentile(v, [50, 5, 95])] for k, v in sorted(lengths.items())
+            },
+        }
+    return out
 
 
 def repo_relative(kinematics: dict) -> dict:
@@ -188,21 +217,22 @@ def build_shard_set(
     overrides the config defaults of that section. Returns the shard manifest's path under
     ``out_root``/shards."""
     from depthrefine.markers.batch import shard_batch_stage
-    from depthrefine.settings import config_section, defaults
+    from depthrefine.settings import batch_kinematics, config_section, defaults, source_settings
 
     config = defaults()
     root = Path(out_root)
     batch = root / "shards" / "batches" / "b000"
     trials = [
-        {"trial": t, "bvh": str(Path(bvh_root) / f"{t}.bvh"), "source": f"{t}.bvh", "split": split}
+        {"trial": t, "bvh": str(Path(bvh_root) / f"{t}.bvh"), "asf": None, "source": f"{t}.bvh", "split": split}
         for t, split in splits.items()
     ]
+
     shard_batch_stage(
         trials,
         str(batch),
         markerset_path=markerset_path,
         fps=config["fps"],
-        kinematics=repo_relative(config["kinematics"]),
+        kinematics=repo_relative(batch_kinematics(source_settings(), config["kinematics"])),
         corruption=config_section("corruption", corruption),
         seed=seed,
         row_group_frames=config["shards"]["row_group_frames"],

@@ -144,8 +144,9 @@ def _rotation(order_letters: str, angles: dict[str, np.ndarray], n: int, to_rad:
     return _euler_soa(letters[::-1], cols[:, ::-1])
 
 
-def amc_joint_positions(skeleton: AsfSkeleton, motion: dict[str, np.ndarray], unit_m: float) -> dict[str, np.ndarray]:
-    """Global positions (F, 3) in metres of every bone's end (``root`` = the root position)."""
+def _forward_kinematics(skeleton: AsfSkeleton, motion: dict[str, np.ndarray]):
+    """(bone names parents first, bone → (F, 3) end positions in file units, bone → (3, 3, F)
+    global rotations)."""
     to_rad = np.pi / 180.0 if skeleton.angle_unit == "deg" else 1.0
     root = motion["root"]
     n = root.shape[0]
@@ -169,4 +170,30 @@ def amc_joint_positions(skeleton: AsfSkeleton, motion: dict[str, np.ndarray], un
         r = np.einsum("ijn,jkn,kln,lmn->imn", rot[bone.parent], c, m, c_inv, optimize=True)
         rot[name] = r
         pos[name] = pos[bone.parent] + bone.length * np.einsum("ijn,j->ni", r, bone.direction)
+    return order, pos, rot
+
+
+def amc_joint_positions(skeleton: AsfSkeleton, motion: dict[str, np.ndarray], unit_m: float) -> dict[str, np.ndarray]:
+    """Global positions (F, 3) in metres of every bone's end (``root`` = the root position)."""
+    _, pos, _ = _forward_kinematics(skeleton, motion)
     return {name: p * unit_m for name, p in pos.items()}
+
+
+def amc_to_joints(skeleton: AsfSkeleton, motion: dict[str, np.ndarray], fps: float, unit_m: float):
+    """The motion as joint trajectories: one "joint" per bone at the bone's end, carrying the
+    bone's global rotation (identity at the ASF rest pose, as a BVH joint's is at its rest)."""
+    from depthrefine.mocap.kinematics import JointTrajectories
+
+    order, pos, rot = _forward_kinematics(skeleton, motion)
+    _, rest, _ = _forward_kinematics(skeleton, {"root": np.zeros((1, 6))})
+    index = {name: k for k, name in enumerate(order)}
+    parents = np.array([index[skeleton.bones[b].parent] if b != "root" else -1 for b in order])
+    return JointTrajectories(
+        names=tuple(order),
+        parents=parents,
+        fps=float(fps),
+        positions_m=np.stack([pos[b] for b in order], axis=1) * unit_m,
+        rotations=np.stack([np.moveaxis(rot[b], -1, 0) for b in order], axis=1),
+        rest_positions_m=np.stack([rest[b][0] for b in order]) * unit_m,
+        translating=None,  # positions are resampled linearly, not rebuilt from rest offsets
+    )

@@ -111,7 +111,12 @@ class WindowStream(IterableDataset):
         buffer_windows: int = 16384,
         max_windows: int | None = None,
         lowpass_hz: float | None = None,
+        keep: list[float] | None = None,
     ):
+        """``keep``: per path, the share of its windows drawn each epoch (a source's weight
+        relative to the heaviest source); 1 draws every window and uses no random numbers."""
+        self.keep = dict(zip(paths, keep)) if keep is not None else {}
+        paths = [p for p in paths if self.keep.get(p, 1.0) > 0]
         self.paths, self.index, self.window, self.batch_size = list(paths), index, window, batch_size
         self.shuffle, self.seed, self.stride, self.buffer_windows, self.max_windows = (
             shuffle,
@@ -142,6 +147,10 @@ class WindowStream(IterableDataset):
                 if clip.observed.shape[0] < self.window:
                     continue
                 part = clip_training_windows(clip, self.index, self.window, self.stride, self.lowpass_hz)
+                keep = self.keep.get(path, 1.0)
+                if keep < 1.0:
+                    take = rng.random(len(part["x"])) < keep
+                    part = {k: v[take] for k, v in part.items()}
                 buffer.append(part)
                 buffered += len(part["x"])
             if buffered >= self.buffer_windows:
@@ -172,5 +181,24 @@ class WindowStream(IterableDataset):
             buffer.append({k: v[order[full:]] for k, v in merged.items()})
 
 
-def count_windows(manifest: dict, split: str, stride: int) -> int:
-    return sum(-(-e["rows"] // stride) for e in manifest["shards"] if e["split"] == split)
+def count_windows(manifest: dict, split: str, stride: int, keep: dict[str, float] | None = None) -> int:
+    """Windows of a split per epoch; ``keep``: path → share drawn (default all)."""
+    keep = keep or {}
+    return round(
+        sum(-(-e["rows"] // stride) * keep.get(e["path"], 1.0) for e in manifest["shards"] if e["split"] == split)
+    )
+
+
+def source_keep(manifest: dict, weights: dict[str, float] | None) -> dict[str, float]:
+    """Path → share of its windows drawn per epoch: its source's weight over the largest
+    weight (a source without one weighs 1). Unknown source names are an error."""
+    if not weights:
+        return {}
+    sources = {e.get("source", "?") for e in manifest["shards"]}
+    unknown = sorted(set(weights) - sources)
+    if unknown:
+        raise ValueError(f"source weights name {unknown}, which the shard set does not hold (it has {sorted(sources)})")
+    top = max(weights.get(s, 1.0) for s in sources)
+    if top <= 0:
+        raise ValueError("every source weight is 0: nothing to train on")
+    return {e["path"]: weights.get(e.get("source", "?"), 1.0) / top for e in manifest["shards"]}

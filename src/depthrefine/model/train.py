@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from depthrefine.markers.index import MarkerIndex
 from depthrefine.markers.markersets import load_markerset
-from depthrefine.model.dataset import WindowStream, count_windows
+from depthrefine.model.dataset import WindowStream, count_windows, source_keep
 from depthrefine.model.losses import TERMS, total_loss
 from depthrefine.model.network import DepthRefiner, ModelConfig, count_parameters
 from depthrefine.settings import checked_fields
@@ -170,9 +170,11 @@ def run_config(
     model_cfg: dict,
     tcfg: TrainConfig,
     config_snapshot: dict | None,
+    source_weights: dict | None = None,
 ) -> tuple[dict, MarkerIndex, ModelConfig]:
-    """The run's identity: model and training config, marker set, frame rate and the data (the
-    sha256 of every train/val shard, so that changed shards are trained on afresh)."""
+    """The run's identity: model and training config, marker set, frame rate, the source
+    weights and the data (the sha256 of every train/val shard, so that changed shards are
+    trained on afresh)."""
     markerset = load_markerset(markerset_path)
     index = MarkerIndex.from_markerset(markerset, manifest["markers"], source=manifest_path)
     mcfg = ModelConfig.from_dict({**model_cfg, "num_markers": len(index.names)})
@@ -189,6 +191,7 @@ def run_config(
         "index": index.to_dict(),
         "fps": float(manifest["fps"]),
         "data": data,
+        "source_weights": dict(sorted((source_weights or {}).items())),
         "snapshot": config_snapshot or {},
     }
     return config, index, mcfg
@@ -318,11 +321,14 @@ def train(
     config_snapshot: dict | None = None,
     repo: str | None = None,
     stop_after_epochs: int | None = None,
+    source_weights: dict | None = None,
 ) -> dict:
     """Train and write ``run_dir``/{last,best}.pt, metrics.json and TensorBoard logs.
     ``model_cfg`` and ``train_cfg`` are whole config sections (``depthrefine.settings`` gives
-    the defaults). ``stop_after_epochs`` ends this call early (time-limited cluster jobs); a
-    later call with the same config and data resumes from ``last.pt`` when ``resume`` is set.
+    the defaults); ``source_weights``: mocap source → relative rate at which its training
+    windows are drawn (default 1 each; 0 leaves a source out of training).
+    ``stop_after_epochs`` ends this call early (time-limited cluster jobs); a later call with
+    the same config and data resumes from ``last.pt`` when ``resume`` is set.
     Returns the summary (history, steps, device). A second call on the same ``run_dir`` while
     one runs raises ``RunFolderBusy``."""
     from depthrefine.model.guard import RunLock
@@ -338,6 +344,7 @@ def train(
             config_snapshot=config_snapshot,
             repo=repo,
             stop_after_epochs=stop_after_epochs,
+            source_weights=source_weights,
         )
 
 
@@ -351,6 +358,7 @@ def _train_in(
     config_snapshot: dict | None,
     repo: str | None,
     stop_after_epochs: int | None,
+    source_weights: dict | None = None,
 ) -> dict:
     from torch.utils.tensorboard import SummaryWriter
 
@@ -358,14 +366,20 @@ def _train_in(
 
     manifest = json.loads(Path(manifest_path).read_text())
     tcfg = TrainConfig.from_dict(train_cfg)
-    config, index, mcfg = run_config(manifest, manifest_path, markerset_path, model_cfg, tcfg, config_snapshot)
-    paths = {s: [e["path"] for e in manifest["shards"] if e["split"] == s] for s in ("train", "val")}
+    config, index, mcfg = run_config(
+        manifest, manifest_path, markerset_path, model_cfg, tcfg, config_snapshot, source_weights
+    )
+    keep = source_keep(manifest, source_weights)
+    paths = {
+        s: [e["path"] for e in manifest["shards"] if e["split"] == s and keep.get(e["path"], 1.0) > 0]
+        for s in ("train", "val")
+    }
     if not paths["train"]:
         raise ValueError(f"{manifest_path}: no training shards")
     if not paths["val"]:
         raise ValueError(f"{manifest_path}: no validation shards (set split.val_fraction or split.val_patterns)")
     run = setup_run(config, index, mcfg, tcfg)
-    windows_per_epoch = count_windows(manifest, "train", tcfg.stride)
+    windows_per_epoch = count_windows(manifest, "train", tcfg.stride, keep)
     if tcfg.max_windows_per_epoch:
         windows_per_epoch = min(windows_per_epoch, tcfg.max_windows_per_epoch)
     steps_per_epoch = max(1, windows_per_epoch // tcfg.batch_size)
@@ -408,6 +422,7 @@ def _train_in(
         stride=tcfg.stride,
         max_windows=tcfg.max_windows_per_epoch,
         lowpass_hz=mcfg.input_lowpass_hz,
+        keep=[keep.get(p, 1.0) for p in paths["train"]],
     )
     revision = git_revision(Path(repo)) if repo else "unknown"
     run.model.train()
