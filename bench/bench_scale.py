@@ -48,7 +48,9 @@ def workdir(root: Path, mirror: Path) -> Path:
     for name in ("Snakefile", "workflow", "config", "envs", "src", "profiles"):
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name)
-    (root / "scale.yaml").write_text(yaml.safe_dump({"cmu": {"source": str(mirror), "include": ["**/*.bvh"]}}))
+    (root / "scale.yaml").write_text(
+        yaml.safe_dump({"sources": {"cmu": {"source": str(mirror), "include": ["**/*.bvh"]}}})
+    )
     return root
 
 
@@ -106,7 +108,7 @@ def main() -> None:
         mirror = args.work / f"mirror{n}"
         fake_mirror(mirror, n, args.data)
         wd = workdir(args.work / f"wf{n}", mirror)
-        snakemake(wd, 2, "resources/cmu/manifest.tsv")  # the acquisition: parses every file once
+        snakemake(wd, 2, "resources/mocap/cmu/manifest.tsv")  # the acquisition: parses every file once
         dag_s, text = snakemake(wd, 1, "-n", "train")
         counts = job_counts(text)
         data_jobs = 1 + counts.get("shard_batch", 0)  # the acquisition (already run here) + the batches
@@ -118,7 +120,7 @@ def main() -> None:
     wd = rows[args.real]["wd"]
     wall, _ = snakemake(wd, 2, "shards")
     cpu = 0.0
-    for tsv in glob.glob(str(wd / "benchmarks/shard_batch/*/*.tsv")):
+    for tsv in glob.glob(str(wd / "benchmarks/shard_batch/*/*/*.tsv")):
         header, values = Path(tsv).read_text().splitlines()[:2]
         cpu += float(dict(zip(header.split("\t"), values.split("\t")))["cpu_time"])
     per_trial_s = cpu / args.real

@@ -27,6 +27,15 @@ def opencap_set():
     return load_markerset(REPO / "config" / "markersets" / "opencap.yaml")
 
 
+def unpack(archive: Path, members: list[str], into: Path) -> list[Path]:
+    """Some members of a shared archive, extracted under ``into`` (never into the checkout)."""
+    import tarfile
+
+    with tarfile.open(archive) as tf:
+        tf.extractall(into, members=[tf.getmember(m) for m in members], filter="data")
+    return [into / m for m in members]
+
+
 def write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path

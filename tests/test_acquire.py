@@ -1,4 +1,5 @@
-"""CMU acquisition from a local mirror, a git repository and an archive URL (all offline)."""
+"""Mocap acquisition from a local mirror, a git repository, an archive URL and the shared
+HDM05 archive (ASF/AMC), all offline."""
 
 import functools
 import http.server
@@ -154,3 +155,59 @@ def test_an_absurd_frame_time_is_refused_naming_the_file(mirror, tmp_path):
     assert summary["skipped"] == ["cmu-bvh/slow.bvh"] and len(read_manifest(manifest)) == 3
     summary, _, _ = run_acquire(mirror, tmp_path, fps_range=(0.05, 1000))  # the range is the user's
     assert summary["skipped"] == [] and "cmu-bvh/slow" in summary["added"]
+
+
+HDM05_ARCHIVE = "hdm05/hdm05-asf-amc.tar.xz"
+HDM05_JOG = ["HDM05/*/HDM_*_jogLeftCircle4StepsRstart_*_120.amc"]
+
+
+def test_an_amc_source_brings_its_asf_from_the_shared_archive(tmp_path, data_dir):
+    """HDM05 straight from its .tar.xz: the AMC files are the trials (with the source's
+    prefix), each actor's ASF is copied beside them and listed."""
+    summary, out, manifest = run_acquire(
+        data_dir / HDM05_ARCHIVE, tmp_path, include=HDM05_JOG, fmt="asf_amc", trial_prefix="hdm05/", name="hdm05"
+    )
+    rows = read_manifest(manifest)
+    assert len(rows) == len(summary["added"]) == 17 and all(r.trial.startswith("hdm05/HDM05/") for r in rows)
+    asfs = [line.split("\t")[1] for line in manifest.read_text().splitlines() if line.startswith("# asf")]
+    assert sorted(asfs) == [f"HDM05/{a}/HDM_{a}.asf" for a in ("bd", "bk", "dg", "mm", "tr")]
+    assert all((out / a).is_file() for a in asfs)
+
+
+def amc_folder(tmp_path, data_dir) -> tuple:
+    from conftest import unpack
+
+    asf, amc, *_ = unpack(
+        data_dir / HDM05_ARCHIVE,
+        [
+            "HDM05/bk/HDM_bk.asf",
+            "HDM05/bk/HDM_bk_jogLeftCircle4StepsRstart_003_120.amc",
+            "HDM05/bd/HDM_bd.asf",
+            "HDM05/bd/HDM_bd_jogLeftCircle4StepsRstart_001_120.amc",
+        ],
+        tmp_path / "src",
+    )
+    return tmp_path / "src", asf, amc
+
+
+def test_an_amc_without_its_asf_is_named(tmp_path, data_dir):
+    root, asf, amc = amc_folder(tmp_path, data_dir)
+    asf.unlink()
+    with pytest.raises(
+        DataError, match=r"HDM_bk_jog\w+\.amc: 0 \.asf files beside this AMC \(none\); set the source's asf"
+    ):
+        run_acquire(root, tmp_path, include=["**/*.amc"], fmt="asf_amc")
+    summary, _, manifest = run_acquire(root, tmp_path, include=["**/*.amc"], fmt="asf_amc", on_bad_file="skip")
+    assert summary["skipped"] == ["HDM05/bk/HDM_bk_jogLeftCircle4StepsRstart_003_120.amc"]
+    assert summary["added"] == ["HDM05/bd/HDM_bd_jogLeftCircle4StepsRstart_001_120"]
+    assert "# skipped\tHDM05/bk/HDM_bk_jog" in manifest.read_text()
+
+
+def test_two_asfs_beside_an_amc_need_a_rule(tmp_path, data_dir):
+    root, asf, amc = amc_folder(tmp_path, data_dir)
+    shutil.copy(asf, asf.with_name("HDM_other.asf"))
+    with pytest.raises(DataError, match=r"2 \.asf files beside this AMC \(HDM_bk\.asf, HDM_other\.asf\)"):
+        run_acquire(root, tmp_path, include=["**/*.amc"], fmt="asf_amc")
+    rule = [r"^(.*)/HDM_(\w+?)_.*\.amc$", r"\1/HDM_\2.asf"]  # actor code → its ASF
+    summary, out, _ = run_acquire(root, tmp_path, include=["**/*.amc"], fmt="asf_amc", asf=rule)
+    assert len(summary["added"]) == 2 and (out / "HDM05/bk/HDM_bk.asf").is_file()

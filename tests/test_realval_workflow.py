@@ -21,6 +21,8 @@ def run(tmp_path_factory, data_dir):
             **locomotion_source(data_dir),
             "multiview_dir": str(data_dir / "multiview"),
             "pose_model": str(data_dir.parent / "models" / "pose_landmarker_full.task"),
+            # CMU is the only source here, so the "CMU only" model must be the same model
+            "realval_compare_sources": [["cmu"]],
         },
     )
     snakemake(workdir, "realval")
@@ -44,7 +46,9 @@ def test_summary_table_over_pairs(run):
     pairs = result["pairs"]
     assert len([p for p in pairs if p["person"] == "p0"]) == 4 and len(pairs) >= 5
     for p in pairs:
-        assert set(p["estimates"]) == ESTIMATES
+        assert set(p["estimates"]) == ESTIMATES | {"refined[cmu]"}
+        # trained on the same data with the same seed: the same model, the same scores
+        assert p["estimates"]["refined[cmu]"]["depth_mm"] == pytest.approx(p["estimates"]["refined"]["depth_mm"])
         for key, m in p["estimates"].items():
             assert METRICS <= set(m), key
             assert 30 < m["depth_mm"] < 250 and m["depth_mm"] <= m["mpjpe_mm"], (p["camera"], key)
@@ -77,6 +81,7 @@ def test_pages_render_in_headless_chromium(run):
     workdir = run[0]
     dom = headless("--dump-dom", (workdir / "results/eval/realval.html").as_uri()).stdout
     assert "Mean ± sd over" in dom and dom.count("<tr>") >= 5 + 5 + 2
+    assert "learned refinement, trained on cmu only" in dom
     dom = headless("--dump-dom", (workdir / "results/reference/lab-two-people/qc.html").as_uri()).stdout
     assert "reprojection error per camera" in dom and "data:image/png;base64," in dom
     dom = headless("--dump-dom", (workdir / "results/eval/lab-two-people@cam02@p0.html").as_uri()).stdout

@@ -1,11 +1,9 @@
 """Skeleton maps of the three shared sources: known segment lengths on a real clip of each,
 and a wrong unit or map refused naming the file."""
 
-import tarfile
-
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, unpack
 
 from depthrefine.errors import DataError
 from depthrefine.mocap.anatomy import POINTS, SEGMENTS
@@ -25,12 +23,6 @@ MAPS = REPO / "config" / "skeletons"
 
 def joints_of(traj):
     return {name: traj.positions_m[:, j] for j, name in enumerate(traj.names)}
-
-
-def unpack(archive, members, into):
-    with tarfile.open(archive) as tf:
-        tf.extractall(into, members=[tf.getmember(m) for m in members], filter="data")
-    return [into / m for m in members]
 
 
 def test_cmu_walk_has_subject_86s_segments(data_dir):

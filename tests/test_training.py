@@ -213,3 +213,36 @@ def test_the_trainer_stops_when_the_workflow_that_started_it_is_killed(small_sha
     finally:
         parent.kill()
         subprocess.run(["pkill", "-9", "-f", str(trainer)], check=False)
+
+
+def test_source_weights_set_the_share_of_windows_drawn(small_shards):
+    """Two sources (the small set's train shards split in two by name): weight 1 against 0.25
+    draws every window of the first and about a quarter of the second; weight 0 none."""
+    from depthrefine.model.dataset import count_windows, source_keep
+
+    manifest = json.loads(small_shards.read_text())
+    train_entries = [e for e in manifest["shards"] if e["split"] == "train"]
+    for k, e in enumerate(train_entries):
+        e["source"] = "a" if k % 2 == 0 else "b"
+    keep = source_keep(manifest, {"a": 1.0, "b": 0.25})
+    assert {keep[e["path"]] for e in train_entries} == {1.0, 0.25}
+    index, _ = index_and_paths(small_shards)
+
+    def drawn(paths, keep_list):
+        stream = WindowStream(paths, index, 11, 64, shuffle=True, seed=4, keep=keep_list)
+        return sum(len(b["x"]) for b in stream)
+
+    a = [e["path"] for e in train_entries if e["source"] == "a"]
+    b = [e["path"] for e in train_entries if e["source"] == "b"]
+    full_a, full_b = drawn(a, None), drawn(b, None)
+    assert drawn(a, [1.0] * len(a)) == full_a  # weight 1: every window, no random draw
+    sd = (full_b * 0.25 * 0.75) ** 0.5  # binomial: each window drawn with probability 0.25
+    assert abs(drawn(b, [0.25] * len(b)) - 0.25 * full_b) < 3 * sd
+    assert drawn(b, [0.0] * len(b)) == 0
+
+    def count(source):
+        return count_windows({"shards": [e for e in train_entries if e["source"] == source]}, "train", 1)
+
+    assert count_windows(manifest, "train", 1, keep) == pytest.approx(count("a") + 0.25 * count("b"), abs=1)
+    with pytest.raises(ValueError, match=r"source weights name \['c'\], which the shard set does not hold"):
+        source_keep(manifest, {"c": 1.0})

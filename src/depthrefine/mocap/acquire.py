@@ -92,7 +92,7 @@ def check_motion(motion, path, *, fps_range=(10.0, 1000.0), setting: str = "fps_
 
 
 def source_kind(source: str, kind: str = "auto") -> str:
-    """'git', 'archive' or 'dir' for a configured ``cmu.source``."""
+    """'git', 'archive' or 'dir' for a configured ``sources.<name>.source``."""
     if kind != "auto":
         return kind
     lowered = source.lower().split("?", 1)[0]
