@@ -198,7 +198,7 @@ def joints_to_markers(traj: JointTrajectories, markerset: MarkerSet, skeleton_ma
     times a correction fitted on the clip for a skeleton map with ``rest_pose: fit``.
     ``skeleton_map``: a SkeletonMap (default: cgspeed's, config/skeletons/cmu_cgspeed.yaml).
     """
-    from depthrefine.mocap.skeleton_map import BODY_POINTS, default_skeleton_map, point_positions
+    from depthrefine.mocap.skeleton_map import default_skeleton_map, point_positions
 
     smap = skeleton_map or default_skeleton_map()
     where = source or "skeleton"
@@ -212,27 +212,10 @@ def joints_to_markers(traj: JointTrajectories, markerset: MarkerSet, skeleton_ma
             f"{smap.name!r} ({smap.path}) does not name",
         )
     names = {n: i for i, n in enumerate(traj.names)}
-    missing = sorted({smap.segments[s] for s in segments} - set(names))
-    if missing:
-        raise DataError(
-            where,
-            f"marker set {markerset.name!r} ({markerset.path}) needs joints {missing} (skeleton map "
-            f"{smap.name!r}) which the skeleton lacks (has {', '.join(traj.names)})",
-        )
-    positions = point_positions({n: traj.positions_m[:, i] for n, i in names.items()}, smap, needed, where)
+    joints = {n: traj.positions_m[:, i] for n, i in names.items()}
+    positions = point_positions(joints, smap, needed, where)
     rest = point_positions({n: traj.rest_positions_m[i] for n, i in names.items()}, smap, needed, where)
-    if segments and traj.rotations is None:
-        raise ValueError("joint trajectories carry no rotations; markers with offsets need them")
-    frames = {s: traj.rotations[:, names[smap.segments[s]]] for s in segments}
-    if smap.rest_pose == "fit" and segments:
-        from depthrefine.mocap.anatomy import fit_corrections
-
-        body = point_positions({n: traj.positions_m[:, i] for n, i in names.items()}, smap, BODY_POINTS, where)
-        try:
-            corrections = fit_corrections(body, frames)
-        except ValueError as exc:
-            raise DataError(where, f"cannot fit the segment frames of skeleton map {smap.name!r}: {exc}") from None
-        frames = {s: frames[s] @ corrections[s] for s in segments}
+    frames = _segment_frames(traj, smap, segments, joints, where)
     out = np.empty((traj.positions_m.shape[0], len(markerset.markers), 3))
     for k, m in enumerate(markerset.markers):
         pos = sum(w * positions[p] for w, p in zip(m.weights, m.origin))
@@ -242,3 +225,29 @@ def joints_to_markers(traj: JointTrajectories, markerset: MarkerSet, skeleton_ma
             pos = pos + frames[m.frame] @ (length * np.asarray(m.offset))
         out[:, k] = pos
     return out
+
+
+def _segment_frames(traj: JointTrajectories, smap, segments: list[str], joints: dict, where: str) -> dict:
+    """Segment → (F, 3, 3) canonical frame: its joint's rotation, times the fitted correction
+    for a map with ``rest_pose: fit``."""
+    from depthrefine.mocap.skeleton_map import BODY_POINTS, point_positions
+
+    missing = sorted({smap.segments[s] for s in segments} - set(traj.names))
+    if missing:
+        raise DataError(
+            where,
+            f"skeleton map {smap.name!r} ({smap.path}) moves segments with joints {missing} which the "
+            f"skeleton lacks (has {', '.join(traj.names)})",
+        )
+    if segments and traj.rotations is None:
+        raise ValueError("joint trajectories carry no rotations; markers with offsets need them")
+    frames = {s: traj.rotations[:, traj.names.index(smap.segments[s])] for s in segments}
+    if smap.rest_pose != "fit" or not segments:
+        return frames
+    from depthrefine.mocap.anatomy import fit_corrections
+
+    try:
+        corrections = fit_corrections(point_positions(joints, smap, BODY_POINTS, where), frames)
+    except ValueError as exc:
+        raise DataError(where, f"cannot fit the segment frames of skeleton map {smap.name!r}: {exc}") from None
+    return {s: frames[s] @ corrections[s] for s in segments}
