@@ -16,7 +16,7 @@ checkpoint acquire_source:
         mem_mb=2000,
         runtime=120,
     params:
-        settings=source_settings,
+        settings=acquisition_settings,
         files_dir=lambda wildcards: f"{MOCAP}/{wildcards.source}/files",
     script:
         "../scripts/acquire_source.py"

@@ -103,6 +103,15 @@ def source_settings(wildcards):
     return SOURCES[wildcards.source]
 
 
+ACQUISITION_KEYS = ("source", "source_type", "git_ref", "include", "exclude", "format", "asf", "fps_range",
+                    "on_bad_file", "trial_prefix")  # fmt: skip
+
+
+def acquisition_settings(wildcards):
+    """The source's settings its acquisition uses (a weight or split change does not re-fetch)."""
+    return {k: source_settings(wildcards)[k] for k in ACQUISITION_KEYS}
+
+
 def source_files(wildcards):
     """For a local folder or archive file, its matching files (or the archive): an edited
     file re-runs the acquisition."""
