@@ -45,7 +45,7 @@ def report(workdir, name):
 def test_reports_have_sane_metrics(run, name):
     r = report(run[0], name)
     assert r["markerset"] == "blazepose" and r["fps"] == 60 and r["frames"] > 90
-    assert set(r["table"]) == {"raw", "butterworth_6hz", "savitzky_golay", "learned"}
+    assert set(r["table"]) == {"raw", "butterworth_6hz", "savitzky_golay", "learned", "rays"}
     for method, m in r["metrics"].items():
         assert 0.15 <= m["hip_width_m"] <= 0.40, method
         for bone, length in m["bone_lengths_m"].items():
@@ -84,6 +84,18 @@ def test_marker_outputs_follow_the_observations_schema(run):
     ref = np.array(refined.column("refined_xyz").to_pylist()).reshape(refined.num_rows, 18, 3)
     assert np.array_equal(obs, np.array(raw.column("observed_xyz").to_pylist()).reshape(raw.num_rows, 18, 3))
     assert np.array_equal(obs[..., :2], ref[..., :2]) and not np.array_equal(obs[..., 2], ref[..., 2])
+    # the camera rays: every marker reprojects to its landmarks' pixel, the person 1.5–15 m away
+    from depthrefine.capture.rays import on_rays
+    from depthrefine.tables import read_rays
+
+    rays, visibility = read_rays(raw)
+    assert rays.shape == (raw.num_rows, 18, 2) and 0 <= visibility.min() and visibility.max() <= 1
+    placed = on_rays(obs, rays, visibility)
+    assert np.allclose(placed[..., :2] / placed[..., 2:], rays, atol=1e-9)
+    assert 1.5 < np.median(placed[..., 2]) < 15
+    assert read_rays(refined)[0] == pytest.approx(rays)  # carried into the refined file
+    intrinsics = json.loads(meta["capture"])["intrinsics"]
+    assert intrinsics["from"].startswith("config video_focal = 0.72")
     trc = read_trc(workdir / "results/refined/walk-lab-cam01.trc")
     assert trc.units == "m" and trc.data_rate == 60 and len(trc.markers) == 18
     assert np.allclose(trc.xyz, ref, atol=2e-6)

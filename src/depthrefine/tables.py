@@ -155,7 +155,10 @@ def write_observations(
     filled: np.ndarray,
     refined: np.ndarray | None = None,
     extra: dict | None = None,
+    image: np.ndarray | None = None,
 ) -> None:
+    """``image``: (F, M, 3) per marker its camera ray (normalised image x, y: x/z, y/z) and the
+    detector's visibility, for markers from a video (``depthrefine.capture.rays``)."""
     n = observed.shape[0]
     null = pa.nulls(n, pa.float32())
     columns = {
@@ -171,6 +174,13 @@ def write_observations(
     if refined is not None:
         columns["refined_xyz"] = fixed_list(refined)
     columns["filled"] = pa.array(np.asarray(filled, dtype=bool))
+    if image is not None:
+        columns["ray_xy"] = pa.FixedSizeListArray.from_arrays(
+            pa.array(np.ascontiguousarray(image[..., :2], dtype=np.float32).reshape(-1)), 2 * len(markers)
+        )
+        columns["visibility"] = pa.FixedSizeListArray.from_arrays(
+            pa.array(np.ascontiguousarray(image[..., 2], dtype=np.float32).reshape(-1)), len(markers)
+        )
     meta = {
         "markers": json.dumps(list(markers)),
         "segments": json.dumps([list(s) for s in segments]),
@@ -189,3 +199,13 @@ def read_observations(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, 
     meta = table_metadata(table.schema)
     refined = column_xyz(table, "refined_xyz").astype(np.float64) if "refined_xyz" in table.column_names else None
     return column_xyz(table, "observed_xyz").astype(np.float64), refined, table, meta
+
+
+def read_rays(table: pa.Table) -> tuple[np.ndarray, np.ndarray] | None:
+    """(rays (F, M, 2), visibility (F, M)) of an observations table from a video, else None."""
+    if "ray_xy" not in table.column_names:
+        return None
+    n = table.num_rows
+    rays = table.column("ray_xy").combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(n, -1, 2)
+    vis = table.column("visibility").combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(n, -1)
+    return rays.astype(np.float64), vis.astype(np.float64)

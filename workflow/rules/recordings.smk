@@ -46,6 +46,7 @@ rule recording_markers:
         fps=config["fps"],
         gap_fill_s=config["gap_fill_s"],
         max_people=config["max_people"],
+        video_focal=config["video_focal"],
         axes=config["trc_axes"],
     script:
         "../scripts/recording_markers.py"
@@ -56,6 +57,7 @@ rule refine_recording:
     input:
         markers="results/markers/{video}.parquet",
         model=recording_model,
+        code=package_code("capture/recording.py", "capture/rays.py", "model/refine.py"),
     output:
         parquet="results/refined/{video}.parquet",
         trc="results/refined/{video}.trc",

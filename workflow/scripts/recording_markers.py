@@ -20,6 +20,7 @@ if Path(inp.recording).suffix.lower() in VIDEO_SUFFIXES:
         fps=p.fps,
         gap_fill_s=p.gap_fill_s,
         max_people=p.max_people,
+        video_focal=p.video_focal,
     )
 else:
     markers_from_file(

@@ -73,10 +73,14 @@ def _finish(
     out_parquet: str,
     out_trc: str,
     extra: dict,
+    image: np.ndarray | None = None,
 ) -> tuple[dict, np.ndarray]:
-    """Fill gaps, resample to ``fps``, write Parquet and TRC; returns (capture info, markers)."""
-    cleaned = fill_gaps(xyz, fps_in, gap_fill_s, ms.names, source)
-    out = resample(cleaned.xyz, fps_in, fps)
+    """Fill gaps, resample to ``fps``, write Parquet and TRC; returns (capture info, markers).
+    ``image``: (F, M, 3) rays and visibility of the same frames, filled and resampled alike."""
+    stacked = xyz if image is None else np.concatenate([xyz, image], axis=-1)
+    cleaned = fill_gaps(stacked, fps_in, gap_fill_s, ms.names, source)
+    both = resample(cleaned.xyz, fps_in, fps)
+    out, image_out = (both, None) if image is None else (both[..., :3], both[..., 3:])
     filled = resample_mask(cleaned.filled, fps_in, fps)
     info = {
         "fps_in": fps_in,
@@ -106,6 +110,7 @@ def _finish(
         markerset_name=ms.name,
         filled=filled,
         extra={"capture": info},
+        image=image_out,
     )
     write_trc_camera(out_trc, out, ms.names, fps)
     log.info(
@@ -125,7 +130,10 @@ def markers_from_video(
     fps: float,
     gap_fill_s: float,
     max_people: int = 2,
+    video_focal: float = 0.72,
 ) -> dict:
+    """``video_focal``: the camera's focal length in units of the image's long side (no
+    calibration for a single video; ``depthrefine.capture.rays``)."""
     from depthrefine.capture.pose import (
         draw_landmarks,
         estimate_poses,
@@ -138,8 +146,12 @@ def markers_from_video(
             f"marker set {ms.name!r} ({ms.path}) has no 'landmarks' mapping, so a video cannot give it "
             "(config video_markerset; see config/markersets/blazepose.yaml)"
         )
+    from depthrefine.capture.rays import phone_intrinsics
+
     poses = estimate_poses(video, pose_model, max_people=max_people)
     xyz = landmarks_to_markers(poses.world, ms.landmarks, ms.names)
+    K = phone_intrinsics(poses.width, poses.height, video_focal)
+    image = marker_rays(poses.image, poses.width, poses.height, ms, K)
     seen = np.flatnonzero(np.isfinite(poses.image[:, 0, 0]))
     extra = {
         "video": {
@@ -149,14 +161,36 @@ def markers_from_video(
             "frames_with_person": int(len(seen)),
             "max_people": int(poses.people.max()),
             "preview_frame": int(seen[len(seen) // 2]),
-        }
+        },
+        "intrinsics": {"K": K.tolist(), "dist": None, "from": f"config video_focal = {video_focal:g} × long side"},
     }
     info, _ = _finish(
-        xyz, poses.fps, ms, video, fps=fps, gap_fill_s=gap_fill_s, out_parquet=out_parquet, out_trc=out_trc, extra=extra
+        xyz,
+        poses.fps,
+        ms,
+        video,
+        fps=fps,
+        gap_fill_s=gap_fill_s,
+        out_parquet=out_parquet,
+        out_trc=out_trc,
+        extra=extra,
+        image=image,
     )
     frame = extra["video"]["preview_frame"]
     draw_landmarks(video, frame, poses.image[frame], out_png, POSE_EDGES)
     return info
+
+
+def marker_rays(image: np.ndarray, width: int, height: int, ms: MarkerSet, K, dist=None) -> np.ndarray:
+    """(F, 33, 3) landmarks (normalised x, y and visibility) → (F, M, 3) each marker's ray (its
+    landmarks' mean pixel, undistorted) and visibility (its landmarks' least)."""
+    from depthrefine.capture.rays import pixels_to_rays
+
+    px = image[..., :2] * np.array([width, height], dtype=np.float64)
+    cols = [list(ms.landmarks[n]) for n in ms.names]
+    rays = pixels_to_rays(np.stack([px[:, c].mean(axis=1) for c in cols], axis=1), K, dist)
+    vis = np.stack([image[:, c, 2].min(axis=1) for c in cols], axis=1)
+    return np.concatenate([rays, vis[..., None]], axis=-1)
 
 
 def marker_columns(names: list[str], ms: MarkerSet, source: str) -> list[int]:
@@ -332,5 +366,14 @@ def refine_markers(
         filled=table.column("filled").to_numpy(zero_copy_only=False),
         refined=refined,
         extra={"capture": info},
+        image=_image_columns(table),
     )
     write_trc_camera(out_trc, refined, markers, fps)
+
+
+def _image_columns(table) -> np.ndarray | None:
+    """The rays and visibility of an observations table as (F, M, 3), carried along."""
+    from depthrefine.tables import read_rays
+
+    image = read_rays(table)
+    return None if image is None else np.concatenate([image[0], image[1][..., None]], axis=-1)

@@ -19,9 +19,18 @@ from depthrefine.evaluation.metrics import bone_length_cv, depth_jitter_mm
 
 log = logging.getLogger(__name__)
 
-ESTIMATES = {"raw": "raw", "butterworth": "butterworth_6hz", "savgol": "savitzky_golay", "refined": "learned"}
+# Estimate → the recording report's method; "rays" (the raw markers on their camera rays)
+# exists for video input only.
+ESTIMATES = {
+    "raw": "raw",
+    "rays": "rays",
+    "butterworth": "butterworth_6hz",
+    "savgol": "savitzky_golay",
+    "refined": "learned",
+}
 LABELS = {
     "raw": "raw BlazePose",
+    "rays": "raw on camera rays",
     "butterworth": "Butterworth 6 Hz",
     "savgol": "Savitzky–Golay",
     "refined": "learned refinement",
@@ -89,6 +98,7 @@ def score_pair(outputs: dict[str, np.ndarray], reference: np.ndarray, hip: int, 
     estimates = {
         key: against_reference(outputs[method][:n], reference[:n], hip, bones, names)
         for key, method in ESTIMATES.items()
+        if method in outputs
     }
     ref_rel = hip_relative(reference[:n], hip)
     return {
@@ -122,9 +132,9 @@ def _fmt(v) -> str:
 
 
 def summarise(pairs: list[dict]) -> dict:
-    """estimate → metric → {mean, sd, n} over the pairs."""
+    """estimate → metric → {mean, sd, n} over the pairs (the estimates every pair has)."""
     out = {}
-    for key in pairs[0]["estimates"]:
+    for key in [k for k in pairs[0]["estimates"] if all(k in p["estimates"] for p in pairs)]:
         out[key] = {}
         for m in METRICS:
             vals = np.array([p["estimates"][key][m] for p in pairs], dtype=float)

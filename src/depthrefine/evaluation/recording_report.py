@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import welch
 
+from depthrefine.capture.rays import on_rays
 from depthrefine.evaluation.filters import butterworth_depth, savgol_depth
 from depthrefine.evaluation.metrics import observed_metrics
 from depthrefine.evaluation.report import figure, html_page, png_data_url, pyplot
 from depthrefine.io import atomic_write_text
 from depthrefine.markers.index import MarkerIndex
 from depthrefine.markers.markersets import load_markerset
-from depthrefine.tables import read_observations
+from depthrefine.tables import read_observations, read_rays
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +29,15 @@ METHODS = {
     "butterworth_6hz": "Butterworth 6 Hz",
     "savitzky_golay": "Savitzky–Golay",
     "learned": "refined",
+    "rays": "raw on camera rays",  # video input only
 }
-COLORS = {"raw": "0.6", "butterworth_6hz": "#4c72b0", "savitzky_golay": "#55a868", "learned": "#c44e52"}
+COLORS = {
+    "raw": "0.6",
+    "butterworth_6hz": "#4c72b0",
+    "savitzky_golay": "#55a868",
+    "learned": "#c44e52",
+    "rays": "#8172b2",
+}
 MAIN_MARKERS = ("LKnee", "RKnee", "LAnkle", "RAnkle", "LWrist", "RWrist")
 
 
@@ -53,7 +61,7 @@ def evaluate_recording(
     savgol_window_s: float = 0.25,
     reference_parquet: str | None = None,
 ) -> dict:
-    observed, refined, _, meta = read_observations(refined_parquet)
+    observed, refined, obs_table, meta = read_observations(refined_parquet)
     if refined is None:
         raise ValueError(f"{refined_parquet}: no refined_xyz column (run the refinement first)")
     ms = load_markerset(markerset_path)
@@ -65,6 +73,9 @@ def evaluate_recording(
         "savitzky_golay": savgol_depth(observed, fps, savgol_window_s),
         "learned": refined,
     }
+    image = read_rays(obs_table)
+    if image is not None:  # a video: the raw markers on their camera rays (depthrefine.capture.rays)
+        outputs["rays"] = on_rays(observed, *image)
     metrics = {m: observed_metrics(xyz, index) for m, xyz in outputs.items()}
     table = {m: _rows(v) for m, v in metrics.items()}
     change = {k: (table["learned"][k] - v) / abs(v) * 100 if v else None for k, v in table["raw"].items()}
@@ -170,19 +181,20 @@ def _reference_section(result: dict, outputs: dict, index: MarkerIndex, fps: flo
 
     scores = result["against_reference"]
     est = scores["estimates"]
-    head = "".join(f"<th>{html.escape(LABELS[k])}</th>" for k in ESTIMATES)
+    keys = [k for k in ESTIMATES if k in est]
+    head = "".join(f"<th>{html.escape(LABELS[k])}</th>" for k in keys)
     rows = "".join(
-        f"<tr><th>{html.escape(label)}</th>" + "".join(f"<td>{_fmt(est[k][m])}</td>" for k in ESTIMATES) + "</tr>"
+        f"<tr><th>{html.escape(label)}</th>" + "".join(f"<td>{_fmt(est[k][m])}</td>" for k in keys) + "</tr>"
         for m, label in METRICS.items()
     )
     rows += (
-        f"<tr><th>reference itself: jitter (mm) / bone CV (%)</th><td colspan='{len(ESTIMATES)}'>"
+        f"<tr><th>reference itself: jitter (mm) / bone CV (%)</th><td colspan='{len(keys)}'>"
         f"{_fmt(scores['reference']['jitter_mm'])} / {_fmt(scores['reference']['bone_cv_pct'])}</td></tr>"
     )
     markers = list(est["raw"]["depth_mm_per_marker"])
     per_marker = "".join(
         f"<tr><th>{html.escape(n)}</th>"
-        + "".join(f"<td>{_fmt(est[k]['depth_mm_per_marker'].get(n))}</td>" for k in ESTIMATES)
+        + "".join(f"<td>{_fmt(est[k]['depth_mm_per_marker'].get(n))}</td>" for k in keys)
         + "</tr>"
         for n in markers
     )
@@ -196,7 +208,8 @@ def _reference_section(result: dict, outputs: dict, index: MarkerIndex, fps: flo
     for ax, marker in zip(axes[:, 0], picks):
         k = index.names.index(marker)
         ax.plot(t, ref_rel[:, k, 2], color="k", lw=1.6, label="multi-camera reference")
-        for key, method in ESTIMATES.items():
+        for key in keys:
+            method = ESTIMATES[key]
             ax.plot(t, hip_relative(outputs[method][:n], hip)[:, k, 2], color=COLORS[method], lw=1, label=LABELS[key])
         ax.set_ylabel(f"{marker}\nz − hip (m)", fontsize=8)
     axes[0, 0].legend(fontsize=7, ncol=5, loc="upper right")
@@ -216,10 +229,11 @@ def _reference_section(result: dict, outputs: dict, index: MarkerIndex, fps: flo
 
 def render(result: dict, outputs: dict, index: MarkerIndex, fps: float, preview_png: str, reference=None) -> str:
     table, change = result["table"], result["change_pct"]
-    head = "".join(f"<th>{html.escape(label)}</th>" for label in METHODS.values())
+    shown = [m for m in METHODS if m in table]
+    head = "".join(f"<th>{html.escape(METHODS[m])}</th>" for m in shown)
     body = ""
     for key in table["raw"]:
-        cells = "".join(f"<td>{_fmt(table[m][key])}</td>" for m in METHODS)
+        cells = "".join(f"<td>{_fmt(table[m][key])}</td>" for m in shown)
         pct = change[key]
         body += f"<tr><th>{html.escape(key)}</th>{cells}<td>{'–' if pct is None else f'{pct:+.1f} %'}</td></tr>"
     lengths = result["metrics"]["learned"]["bone_lengths_m"]

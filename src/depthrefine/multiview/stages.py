@@ -195,7 +195,7 @@ def pair_recording(
     landmarks, what a single-camera user gets) as a recording, and the reference in that
     camera's frame over the same frames (docs/multiview.md)."""
     from depthrefine.capture.pose import landmarks_to_markers
-    from depthrefine.capture.recording import _finish, draw_skeleton
+    from depthrefine.capture.recording import _finish, draw_skeleton, marker_rays
     from depthrefine.markers.markersets import load_markerset
     from depthrefine.multiview.calibration import read_toml
     from depthrefine.multiview.poses import load_camera_poses
@@ -225,11 +225,12 @@ def pair_recording(
     cam = {c.name: c for c in read_toml(ref_dir / "calibration_refined.toml")}[camera]
     det = np.asarray(pair["detection"])
     n = len(det)
-    world = np.full((n, 33, 3), np.nan)
+    world, image = np.full((n, 33, 3), np.nan), np.full((n, 33, 3), np.nan)
     for f, k in enumerate(det):
         if k >= 0:
-            world[f] = own.world[f][k][:, :3]
+            world[f], image[f] = own.world[f][k][:, :3], own.image[f][k][:, :3]
     raw = landmarks_to_markers(world, ms.landmarks, ms.names)
+    rays = marker_rays(image, own.width, own.height, ms, cam.K, cam.dist)
     both = (det >= 0) & np.isfinite(xyz_ref[..., 0]).any(axis=1)
     start, end = longest_run(both, int(round(gap_fill_s * own.fps)))
     if end - start < 2:
@@ -241,10 +242,11 @@ def pair_recording(
             "person": person,
             "frames": [start, end],
             "coverage": pair["coverage"],
-        }
+        },
+        "intrinsics": {"K": cam.K.tolist(), "dist": cam.dist.tolist(), "from": "the session's refined calibration"},
     }
-    raw_seg = raw[start:end].copy()
-    raw_seg[det[start:end] < 0] = np.nan
+    raw_seg, rays_seg = raw[start:end].copy(), rays[start:end].copy()
+    raw_seg[det[start:end] < 0] = rays_seg[det[start:end] < 0] = np.nan
     info, observed = _finish(
         raw_seg,
         own.fps,
@@ -255,6 +257,7 @@ def pair_recording(
         out_parquet=out_parquet,
         out_trc=out_trc,
         extra=extra,
+        image=rays_seg,
     )
     # The reference over the same frames (after the same trimming), in this camera's frame.
     first = start + info["first_input_frame"]
