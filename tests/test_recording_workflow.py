@@ -45,7 +45,7 @@ def report(workdir, name):
 def test_reports_have_sane_metrics(run, name):
     r = report(run[0], name)
     assert r["markerset"] == "blazepose" and r["fps"] == 60 and r["frames"] > 90
-    assert set(r["table"]) == {"raw", "butterworth_6hz", "savitzky_golay", "learned", "rays"}
+    assert set(r["table"]) == {"raw", "butterworth_6hz", "savitzky_golay", "learned", "rays", "bone_fit"}
     for method, m in r["metrics"].items():
         assert 0.15 <= m["hip_width_m"] <= 0.40, method
         for bone, length in m["bone_lengths_m"].items():

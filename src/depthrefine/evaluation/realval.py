@@ -20,17 +20,20 @@ from depthrefine.evaluation.metrics import bone_length_cv, depth_jitter_mm
 log = logging.getLogger(__name__)
 
 # Estimate → the recording report's method; "rays" (the raw markers on their camera rays)
-# exists for video input only.
+# and "bone_fit" (the refined markers on their rays, fitted to the clip's constant bone
+# lengths) exist for video input only.
 ESTIMATES = {
     "raw": "raw",
     "rays": "rays",
     "butterworth": "butterworth_6hz",
     "savgol": "savitzky_golay",
     "refined": "learned",
+    "bone_fit": "bone_fit",
 }
 LABELS = {
     "raw": "raw BlazePose",
     "rays": "raw on camera rays",
+    "bone_fit": "refined on rays + bone-length fit",
     "butterworth": "Butterworth 6 Hz",
     "savgol": "Savitzky–Golay",
     "refined": "learned refinement",

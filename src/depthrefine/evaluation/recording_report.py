@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import welch
 
+from depthrefine.capture.bonefit import bone_fit
 from depthrefine.capture.rays import on_rays
 from depthrefine.evaluation.filters import butterworth_depth, savgol_depth
 from depthrefine.evaluation.metrics import observed_metrics
@@ -30,6 +31,7 @@ METHODS = {
     "savitzky_golay": "Savitzky–Golay",
     "learned": "refined",
     "rays": "raw on camera rays",  # video input only
+    "bone_fit": "refined + bone fit",  # video input only
 }
 COLORS = {
     "raw": "0.6",
@@ -37,6 +39,7 @@ COLORS = {
     "savitzky_golay": "#55a868",
     "learned": "#c44e52",
     "rays": "#8172b2",
+    "bone_fit": "#937860",
 }
 MAIN_MARKERS = ("LKnee", "RKnee", "LAnkle", "RAnkle", "LWrist", "RWrist")
 
@@ -76,6 +79,8 @@ def evaluate_recording(
     image = read_rays(obs_table)
     if image is not None:  # a video: the raw markers on their camera rays (depthrefine.capture.rays)
         outputs["rays"] = on_rays(observed, *image)
+        # the refined depth on the rays, then the clip's constant bone lengths (capture/bonefit.py)
+        outputs["bone_fit"] = bone_fit(on_rays(refined, *image), image[0], ms.segments, ms.names, fps)[0]
     metrics = {m: observed_metrics(xyz, index) for m, xyz in outputs.items()}
     table = {m: _rows(v) for m, v in metrics.items()}
     change = {k: (table["learned"][k] - v) / abs(v) * 100 if v else None for k, v in table["raw"].items()}
