@@ -8,8 +8,10 @@ and right bone of a pair sharing it. Residuals, each in units of its physical sc
   4-camera reference: 80–135 mm per pair);
 - smoothness: the second difference of z, σ = 4 mm per frame² at 60 fps (≈ 14 m/s², a limb's
   peak acceleration in gait), scaled to the clip's rate.
-A soft-L1 loss keeps a wrong frame of the prior from pulling the whole clip. The bone lengths
-start at the prior's per-bone median and are free: the clip's own lengths, not a table's.
+A soft-L1 loss (on every residual) keeps a wrong frame from pulling the whole clip; keeping
+the bone residuals quadratic instead forced wrong depths (117 vs 100 mm on the real pairs).
+The bone lengths start at the prior's per-bone median and are free: the clip's own lengths,
+not a table's.
 scipy.optimize.least_squares (trust region, sparse Jacobian) solves it.
 """
 
