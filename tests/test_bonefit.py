@@ -62,3 +62,44 @@ def test_missing_input_is_refused(walk):
     rays[3, 2] = np.nan
     with pytest.raises(ValueError, match="needs ≥ 3 frames and every marker's ray"):
         bone_fit(truth, rays, ms.segments, ms.names, 60.0)
+
+
+def test_the_solver_reaches_scipys_optimum(walk):
+    """The hand-written Levenberg–Marquardt against scipy's least_squares (soft-L1, run to
+    convergence) on the same cost, written out here from the module's definition."""
+    from scipy.optimize import least_squares
+
+    from depthrefine.capture import bonefit
+
+    ms, truth = walk
+    truth = truth[:40]
+    rays = truth[..., :2] / truth[..., 2:]
+    prior = truth.copy()
+    prior[..., 2] += 0.06 * np.random.default_rng(2).standard_normal(truth.shape[:2])
+    fitted, lengths = bone_fit(prior, rays, ms.segments, ms.names, 60.0)
+    pairs, which, _ = fitted_bones(ms.segments, ms.names)
+    which = np.asarray(which)
+    dirs = np.concatenate([rays, np.ones(rays.shape[:2] + (1,))], axis=-1)
+    n = truth.shape[0] * truth.shape[1]
+
+    def residuals(x):
+        z, length = x[:n].reshape(truth.shape[:2]), x[n:]
+        p = z[..., None] * dirs
+        d = np.linalg.norm(p[:, pairs[:, 0]] - p[:, pairs[:, 1]], axis=-1)
+        return np.concatenate(
+            [
+                ((d - length[which]) / bonefit.SIGMA_BONE_M).ravel(),
+                ((z - prior[..., 2]) / bonefit.SIGMA_PRIOR_M).ravel(),
+                ((z[2:] - 2 * z[1:-1] + z[:-2]) / bonefit.SIGMA_ACC_M_AT_60).ravel(),
+            ]
+        )
+
+    def cost(x):
+        r = residuals(x) / 3.0
+        return float(np.sum(np.sqrt(1 + r**2) - 1))
+
+    ours = np.concatenate([fitted[..., 2].ravel(), list(lengths.values())])
+    start = np.concatenate([prior[..., 2].ravel(), ours[n:]])
+    reference = least_squares(residuals, start, loss="soft_l1", f_scale=3.0, max_nfev=2000).x
+    assert cost(ours) <= 1.01 * cost(reference)
+    assert cost(ours) < 0.5 * cost(start)

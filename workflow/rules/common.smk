@@ -367,10 +367,12 @@ def recording_report_inputs(wildcards):
         "refined": f"results/refined/{wildcards.video}.parquet",
         "frame": f"results/markers/{wildcards.video}.png",
         "markerset": recording_markerset_file(wildcards),
+        # the code that makes the report's estimates: a change re-runs every report
+        "code": package_code("evaluation/recording_report.py", "capture/rays.py", "capture/bonefit.py"),
     }
     if PAIR_SEPARATOR in wildcards.video:
         inputs["reference"] = f"results/reference_camera/{wildcards.video}.parquet"
-        inputs["code"] = package_code("evaluation/realval.py", "evaluation/recording_report.py")
+        inputs["code"] += package_code("evaluation/realval.py")
     return inputs
 
 
