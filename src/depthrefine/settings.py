@@ -12,14 +12,19 @@ SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.
 
 
 @functools.cache
-def _defaults() -> dict:
+def _schema() -> dict:
     import yaml
 
     if not SCHEMA.is_file():
         raise FileNotFoundError(
             f"config schema {SCHEMA} not found: install depthrefine from its checkout (pip install -e .)"
         )
-    return _fill(yaml.safe_load(SCHEMA.read_text()))
+    return yaml.safe_load(SCHEMA.read_text())
+
+
+@functools.cache
+def _defaults() -> dict:
+    return _fill(_schema())
 
 
 def _fill(schema: dict):
@@ -64,9 +69,7 @@ def checked_fields(cls, d: dict, section: str) -> dict:
 
 def source_settings(values: dict | None = None) -> dict:
     """One mocap source's settings: the schema's ``definitions/source`` defaults under ``values``."""
-    import yaml
-
-    base = _fill(yaml.safe_load(SCHEMA.read_text())["definitions"]["source"])
+    base = _fill(_schema()["definitions"]["source"])
     unknown = sorted(set(values or {}) - set(base))
     if unknown:
         raise ValueError(f"sources: unknown keys {unknown}; known: {sorted(base)}")

@@ -26,12 +26,12 @@ def markers_stage(
     """``skeleton_map``: the source's map (default cgspeed's); ``source``: the file to name in
     errors (default: the joints table's source)."""
     from depthrefine.mocap.anatomy import SEGMENT_PARENTS
-    from depthrefine.mocap.skeleton_map import load_skeleton_map
+    from depthrefine.mocap.skeleton_map import cached_skeleton_map
 
     traj = tables.read_joints(joints_path)
     meta = tables.table_metadata(joints_path)
     markerset = load_markerset(markerset_path)
-    smap = load_skeleton_map(skeleton_map) if skeleton_map else None
+    smap = cached_skeleton_map(skeleton_map) if skeleton_map else None
     xyz = joints_to_markers(traj, markerset, smap, source=source or meta.get("source", joints_path))
     tables.write_world_markers(
         xyz,

@@ -162,9 +162,16 @@ def default_skeleton_map() -> SkeletonMap:
     """cgspeed's map (the default source's), from the checkout's config/skeletons/."""
     from depthrefine.settings import SCHEMA
 
-    return _cached_map(str(SCHEMA.parents[2] / "config" / "skeletons" / "cmu_cgspeed.yaml"))
+    return cached_skeleton_map(SCHEMA.parents[2] / "config" / "skeletons" / "cmu_cgspeed.yaml")
+
+
+def cached_skeleton_map(path: str | Path) -> SkeletonMap:
+    """``load_skeleton_map``, read once per file version: a batch job applies one map to every
+    trial, twice (segment check and marker placement)."""
+    path = Path(path)
+    return _cached_map(str(path), path.stat().st_mtime_ns if path.is_file() else 0)
 
 
 @functools.cache
-def _cached_map(path: str) -> SkeletonMap:
+def _cached_map(path: str, stamp: int) -> SkeletonMap:
     return load_skeleton_map(path)

@@ -45,9 +45,9 @@ def kinematics_stage(
     raw = read_motion(bvh_path, unit_m=unit_m, drop_first=drop_first, asf=asf, amc_fps=amc_fps)
     traj = resample(raw, fps)
     if skeleton_map:
-        from depthrefine.mocap.skeleton_map import body_points, check_segment_lengths, load_skeleton_map
+        from depthrefine.mocap.skeleton_map import body_points, cached_skeleton_map, check_segment_lengths
 
-        smap = load_skeleton_map(skeleton_map)
+        smap = cached_skeleton_map(skeleton_map)
         joints = {name: traj.positions_m[:, j] for j, name in enumerate(traj.names)}
         hint = f" (unit_m = {unit_m:g} m per file unit; {smap.path})"
         lengths = check_segment_lengths(body_points(joints, smap, bvh_path), bvh_path, hint)
