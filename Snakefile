@@ -15,6 +15,7 @@ include: "workflow/rules/shards.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/recordings.smk"
+include: "workflow/rules/angles.smk"
 include: "workflow/rules/multiview.smk"
 
 

@@ -57,6 +57,12 @@ def test_reports_have_sane_metrics(run, name):
     # the refiner's fixed 6 Hz front end alone removes most of the raw jitter
     assert r["table"]["learned"]["depth jitter (mm)"] < 0.6 * r["table"]["raw"]["depth jitter (mm)"]
     assert r["change_pct"]["depth jitter (mm)"] < -40
+    # joint angles of each capture (results/kinematics/<name>/), in the frame of the chain's output
+    angles = r["joint_angles"]
+    assert set(angles["captures"]) == {"raw", "butterworth", "refined", "bone_fit"}
+    assert angles["frame_fitted_on"] == "bone_fit" and "against_reference" not in angles
+    for key, c in angles["captures"].items():
+        assert c["frames_solved"] == r["frames"] and c["ik_marker_error_rms_mm"]["mean"] < 80, key
 
 
 def test_two_people_one_followed(run):
@@ -142,6 +148,7 @@ def test_reports_rerun_on_config_and_model_changes(run):
     assert planned_jobs(snakemake(workdir, "-n", "recordings", extra_config=gaps)) == {
         "recording_markers": 2,
         "refine_recording": 2,
+        "joint_angles": 2,
         "recording_report": 2,
         "recordings_index": 1,
         "recordings": 1,
@@ -154,11 +161,29 @@ def test_reports_rerun_on_config_and_model_changes(run):
     torch.save(ckpt, model)
     assert planned_jobs(snakemake(workdir, "-n", "recordings")) == {
         "refine_recording": 2,
+        "joint_angles": 2,
         "recording_report": 2,
         "recordings_index": 1,
         "recordings": 1,
     }
     snakemake(workdir, "recordings")
+
+
+def test_cli_writes_joint_angles_next_to_the_refined_trc(run, tmp_path):
+    from depthrefine.angles.stages import read_angles
+    from depthrefine.cli import main
+
+    workdir = run[0]
+    out = tmp_path / "walk_refined.trc"
+    model = workdir / "results/model/blazepose/best.pt"
+    markerset = workdir / "config/markersets/blazepose.yaml"
+    args = [str(workdir / "results/markers/walk-lab-cam01.trc"), str(out), "--model", str(model)]
+    assert main(args + ["--joint-angles", "--height", "1.78", "--markerset", str(markerset)]) == 0
+    for suffix in (".trc", ".mot", ".osim", "_opensim.trc", "_ik_marker_errors.sto", "_opensim.log"):
+        assert (tmp_path / f"walk_refined{suffix}").is_file(), suffix
+    angles = read_angles(tmp_path / "walk_refined.mot", 60.0, 100)
+    assert np.isfinite(angles["knee_angle_r"]).all() and np.nanmax(angles["knee_angle_r"]) > 20  # walking
+    assert "[info]" in (tmp_path / "walk_refined_opensim.log").read_text()
 
 
 def test_marker_files_and_their_errors(run):
@@ -169,6 +194,7 @@ def test_marker_files_and_their_errors(run):
     write_trc_camera(tmp / "markers" / "lab.trc", raw.xyz, names, 60.0)
     snakemake(workdir, "results/eval/lab.html")
     assert report(workdir, "lab")["frames"] == 100
+    assert report(workdir, "lab")["joint_angles"]["frame_fitted_on"] == "refined"  # a marker file: no rays
     assert planned_jobs(snakemake(workdir, "-n", "results/eval/lab.html")) == {}  # the model is not retrained
 
     write_trc_camera(tmp / "markers" / "short.trc", raw.xyz[:8], raw.markers, 60.0)

@@ -1,6 +1,7 @@
 """Refinement for users: library call, and the CLI on TRC and Parquet files."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -117,6 +118,33 @@ def test_cli_errors(tmp_path, tiny_model, test_clip, capsys):
     err = capsys.readouterr().err
     assert "notes.pt: not a depthrefine model checkpoint" in err and "Traceback" not in err
     assert not (tmp_path / "o.trc").exists()
+
+
+def test_cli_writes_joint_angles(tmp_path, tiny_model, test_clip):
+    """OpenCap's set includes the BlazePose keypoints and their OpenSim names: angles of those."""
+    from depthrefine.angles.stages import read_angles
+
+    clip, markers, _ = test_clip
+    make_trc(clip, markers, tmp_path / "walk.trc", extra=False)
+    markerset = Path(__file__).resolve().parents[1] / "config/markersets/opencap.yaml"
+    args = [str(tmp_path / "walk.trc"), str(tmp_path / "o.trc"), "--model", str(tiny_model), "--joint-angles"]
+    assert main(args + ["--markerset", str(markerset), "--mass", "70"]) == 0
+    angles = read_angles(tmp_path / "o.mot", 60.0, len(clip.observed))
+    assert np.isfinite(angles["knee_angle_r"]).all()
+    assert read_trc(tmp_path / "o_opensim.trc").markers[:2] == ["RShoulder", "LShoulder"]
+    assert (tmp_path / "o.osim").is_file() and "[info]" in (tmp_path / "o_opensim.log").read_text()
+
+
+def test_cli_joint_angles_errors(tmp_path, tiny_model, test_clip, capsys):
+    clip, markers, _ = test_clip
+    make_trc(clip, markers, tmp_path / "walk.trc", extra=False)
+    args = [str(tmp_path / "walk.trc"), str(tmp_path / "o.trc"), "--model", str(tiny_model)]
+    assert main(args + ["--height", "1.8"]) == 2
+    assert "--height is for --joint-angles" in capsys.readouterr().err
+    assert main(args + ["--joint-angles", "--height", "-1"]) == 2
+    assert "--height must be positive" in capsys.readouterr().err
+    assert main(args + ["--joint-angles", "--markerset", str(tmp_path / "none.yaml")]) == 2
+    assert "none.yaml not found; pass --markerset" in capsys.readouterr().err
 
 
 def test_cli_reads_what_the_workflow_reads(tmp_path, tiny_model, test_clip):

@@ -2,6 +2,7 @@
 
 depthrefine-refine walk.trc walk_refined.trc --model results/model/opencap/best.pt
 depthrefine-refine clip.parquet clip_refined.parquet --model results/model/opencap/best.pt --device cuda
+depthrefine-refine walk.trc walk_refined.trc --model results/model/blazepose/best.pt --joint-angles --height 1.78
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ def _label(loaded) -> str:
     return f"the model's marker set {loaded.markerset!r} ({loaded.path})"
 
 
-def refine_trc(src: Path, dst: Path, loaded, axes: str, gap_fill_s: float, stride: int | None = None) -> None:
+def refine_trc(
+    src: Path, dst: Path, loaded, axes: str, gap_fill_s: float, stride: int | None = None
+) -> tuple[np.ndarray, float]:
     """The model's markers (by name or alias) refined on the file's own frames and rate; every
-    other column, marker and header line is written back unchanged."""
+    other column, marker and header line is written back unchanged. Returns the refined
+    markers (F, M, 3) in the camera frame, in the model's marker order, and the rate."""
     from depthrefine.capture.trc import UNIT_TO_M, read_trc, write_trc
 
     trc = read_trc(src)
@@ -38,6 +42,40 @@ def refine_trc(src: Path, dst: Path, loaded, axes: str, gap_fill_s: float, strid
     out[:, cols] = from_camera(refined, order, signs) / UNIT_TO_M[trc.units]
     trc.xyz = out
     write_trc(trc, dst)
+    return refined, trc.data_rate
+
+
+def write_joint_angles(refined: np.ndarray, names: list[str], fps: float, dst: Path, markerset: Path, args) -> None:
+    """OpenSim scaling + IK of the refined markers (docs/angles.md): next to dst, <stem>.mot,
+    <stem>.osim (scaled model), <stem>_opensim.trc (the markers in the levelled OpenSim frame),
+    <stem>_ik_marker_errors.sto, and OpenSim's messages in <stem>_opensim.log."""
+    from depthrefine.angles.stages import capture_angles, frame_for_markers, opensim_columns
+    from depthrefine.markers.markersets import load_markerset
+
+    ms = load_markerset(markerset)
+    cols, os_names = opensim_columns(ms, names)
+    frame = frame_for_markers(refined, ms, names)
+    stem = dst.with_suffix("")
+    log_path = stem.with_name(stem.name + "_opensim.log")
+    log_path.write_text("")
+    summary = capture_angles(
+        frame.apply(refined[:, cols]),
+        os_names,
+        fps,
+        stem,
+        model=args.angles_model,
+        height_m=args.height,
+        mass_kg=args.mass,
+        log_path=log_path,
+        trc=stem.with_name(stem.name + "_opensim.trc"),
+    )
+    log.info(
+        "joint angles: %s (height %.2f m, %s; IK marker error %.1f mm RMS)",
+        stem.with_suffix(".mot"),
+        summary["height_m"],
+        summary["height_source"],
+        summary["ik_marker_error_rms_mm"]["mean"],
+    )
 
 
 def refine_parquet(src: Path, dst: Path, loaded, gap_fill_s: float, stride: int | None = None) -> None:
@@ -96,6 +134,17 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="interior gaps up to this long (s) are interpolated, as in the workflow (default: config gap_fill_s)",
     )
+    angles = parser.add_argument_group("joint angles (TRC input; OpenSim scaling + inverse kinematics)")
+    angles.add_argument("--joint-angles", action="store_true", help="also write <output stem>.mot (docs/angles.md)")
+    angles.add_argument("--height", type=float, default=None, help="subject height (m); default: from the clip")
+    angles.add_argument("--mass", type=float, default=None, help="subject mass (kg); default: from the height")
+    angles.add_argument("--angles-model", default="simple", choices=["simple", "muscles"], help="Pose2Sim's model")
+    angles.add_argument(
+        "--markerset",
+        type=Path,
+        default=None,
+        help="the model's marker set file, for its OpenSim names (default: config/markersets/<its name>.yaml)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
@@ -105,10 +154,23 @@ def main(argv: list[str] | None = None) -> int:
         gap_fill_s = defaults()["gap_fill_s"] if args.gap_fill_s is None else args.gap_fill_s
         if gap_fill_s < 0:
             raise ValueError(f"--gap-fill-s must not be negative, got {gap_fill_s}")
+        for name, value in (("--height", args.height), ("--mass", args.mass)):
+            if value is not None and not args.joint_angles:
+                raise ValueError(f"{name} is for --joint-angles")
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive, got {value}")
         loaded = load_model(args.model, args.device)
         suffix = args.input.suffix.lower()
+        if args.joint_angles and suffix != ".trc":
+            raise ValueError("--joint-angles needs a .trc input")
+        markerset = args.markerset or Path("config/markersets") / f"{loaded.markerset}.yaml"
+        if args.joint_angles and not markerset.is_file():
+            raise FileNotFoundError(f"marker set {markerset} not found; pass --markerset <the model's marker set>")
         if suffix == ".trc":
-            refine_trc(args.input, args.output, loaded, args.axes, gap_fill_s, args.stride)
+            refined, fps = refine_trc(args.input, args.output, loaded, args.axes, gap_fill_s, args.stride)
+            log.info("wrote %s", args.output)
+            if args.joint_angles:
+                write_joint_angles(refined, loaded.markers, fps, args.output, markerset, args)
         elif suffix == ".parquet":
             refine_parquet(args.input, args.output, loaded, gap_fill_s, args.stride)
         else:
@@ -116,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"depthrefine-refine: error: {exc}", file=sys.stderr)
         return 2
-    log.info("wrote %s", args.output)
+    if suffix != ".trc":
+        log.info("wrote %s", args.output)
     return 0
 
 

@@ -12,7 +12,10 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 def setup_logging(log_path: str | None = None, level: int = logging.INFO) -> None:
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_path:
-        file_handler = logging.FileHandler(log_path, mode="w")
+        # emptied, then appended to: another writer of the same file (OpenSim's output,
+        # angles/opensim_run.py) then lands at the end instead of being overwritten
+        open(log_path, "w").close()
+        file_handler = logging.FileHandler(log_path, mode="a")
         handlers.append(file_handler)
         _log_uncaught_errors_to(file_handler)
     logging.basicConfig(level=level, format=FORMAT, handlers=handlers, force=True)

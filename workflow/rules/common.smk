@@ -368,11 +368,33 @@ def recording_report_inputs(wildcards):
         "frame": f"results/markers/{wildcards.video}.png",
         "markerset": recording_markerset_file(wildcards),
         # the code that makes the report's estimates: a change re-runs every report
-        "code": package_code("evaluation/recording_report.py", "capture/rays.py", "capture/bonefit.py"),
+        "code": package_code(
+            "evaluation/recording_report.py",
+            "evaluation/estimates.py",
+            "evaluation/angles_report.py",
+            "angles/catalogue.py",
+            "capture/rays.py",
+            "capture/bonefit.py",
+        ),
     }
     if PAIR_SEPARATOR in wildcards.video:
         inputs["reference"] = f"results/reference_camera/{wildcards.video}.parquet"
         inputs["code"] += package_code("evaluation/realval.py")
+    inputs["angles"] = f"results/kinematics/{wildcards.video}"
+    return inputs
+
+
+def joint_angles_inputs(wildcards):
+    """The refined recording, its marker set, the reference of a camera × person pair, and the
+    code of its captures and of OpenSim's setup (a change re-runs the angles)."""
+    inputs = {
+        "refined": f"results/refined/{wildcards.video}.parquet",
+        "markerset": recording_markerset_file(wildcards),
+        "code": package_code("angles", "evaluation/estimates.py", "capture/rays.py", "capture/bonefit.py"),
+        "setup": package_code("angles/opensim_setup/*"),
+    }
+    if PAIR_SEPARATOR in wildcards.video:
+        inputs["reference"] = f"results/reference_camera/{wildcards.video}.parquet"
     return inputs
 
 
@@ -390,13 +412,16 @@ def recording_models(wildcards):
 
 
 def package_code(*parts):
-    """The package's source files under src/depthrefine/<part> (a folder or a .py file), as
-    inputs, so that a rule re-runs when the code it calls changes."""
+    """The package's source files under src/depthrefine/<part> (a folder's .py files, a file, or
+    a glob for data files), as inputs, so that a rule re-runs when the code it calls changes."""
     root = Path(os.path.relpath(Path(workflow.basedir) / "src" / "depthrefine"))  # relative: a moved checkout is not a change
     files = []
     for part in parts:
         path = root / part
-        files += sorted(str(p) for p in path.glob("*.py")) if path.is_dir() else [str(path)]
+        if "*" in part:
+            files += sorted(str(p) for p in root.glob(part) if p.is_file())
+        else:
+            files += sorted(str(p) for p in path.glob("*.py")) if path.is_dir() else [str(path)]
     return files
 
 

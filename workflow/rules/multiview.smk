@@ -120,7 +120,7 @@ rule realval_summary:
         reports=realval_reports,
         qc=realval_qc,
         compare=[f"results/eval/realval/sources/{subset}.json" for subset in SUBSETS],
-        code=package_code("evaluation/realval.py"),
+        code=package_code("evaluation/realval.py", "angles/catalogue.py"),
     output:
         json="results/eval/realval.json",
         html=report(

@@ -16,4 +16,5 @@ evaluate_recording(
     name=snakemake.wildcards.video,
     savgol_window_s=snakemake.params.savgol_window_s,
     reference_parquet=snakemake.input.get("reference"),
+    angles_dir=snakemake.input.get("angles"),
 )

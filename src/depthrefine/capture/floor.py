@@ -37,36 +37,51 @@ class Floor:
 
 
 def up_hint(xyz: np.ndarray, feet: np.ndarray, pelvis: np.ndarray) -> np.ndarray:
-    v = (xyz[:, pelvis].mean(axis=1) - xyz[:, feet].mean(axis=1)).mean(axis=0)
+    v = np.nanmean(np.nanmean(xyz[:, pelvis], axis=1) - np.nanmean(xyz[:, feet], axis=1), axis=0)
     return v / np.linalg.norm(v)
 
 
-def fit_floor(xyz: np.ndarray, feet: np.ndarray, pelvis: np.ndarray) -> Floor:
+def fit_floor(xyz: np.ndarray, feet: np.ndarray, pelvis: np.ndarray, groups: np.ndarray | None = None) -> Floor:
+    """groups: a group id per foot marker whose members share a stance height above the floor,
+    e.g. heels 0 and toe tips 1: a heel marker sits higher than a toe tip, and one plane
+    through both tilts by their height difference over the foot's length (3.4° on Pose2Sim's
+    BlazePose markers). Left and right in one group keep the roll that their distance apart
+    fixes. The plane is then the lowest group's stance level. None: one group."""
     if feet.size == 0:
         raise ValueError("the marker set names no foot markers; the floor cannot be fitted")
     u = up_hint(xyz, feet, pelvis)
     feet_xyz = xyz[:, feet]  # (F, K, 3)
-    h = feet_xyz @ u
-    lowest = h.min(axis=1)
-    frames = lowest <= np.percentile(lowest, STANCE_PERCENTILE)
+    h = feet_xyz @ u  # NaN where a marker is missing (a reference): it is never a stance point
+    seen = np.isfinite(h).any(axis=1)
+    if not seen.any():
+        raise ValueError("no frame has a foot marker; the floor cannot be fitted")
+    lowest = np.full(len(h), np.nan)
+    lowest[seen] = np.nanmin(h[seen], axis=1)
+    frames = lowest <= np.nanpercentile(lowest, STANCE_PERCENTILE)
     near = (h - lowest[:, None] <= STANCE_BAND_M) & frames[:, None]
     points = feet_xyz[near]
-    normal, offset = _plane(points, u)
+    groups = np.zeros(len(feet), int) if groups is None else np.asarray(groups)
+    labels = np.broadcast_to(groups, near.shape)[near]
+    normal, offsets = _plane(points, labels, u)
     for _ in range(2):
-        r = points @ normal - offset
+        r = points @ normal - offsets[labels]
         med = np.median(r)
         keep = r <= med + 1.5 * 1.4826 * np.median(np.abs(r - med))
         if keep.sum() >= 3:
-            points = points[keep]
-            normal, offset = _plane(points, u)
-    rms = float(np.sqrt(np.mean((points @ normal - offset) ** 2)) * 1000)
-    return Floor(normal, offset, int(len(points)), rms)
+            points, labels = points[keep], labels[keep]
+            normal, offsets = _plane(points, labels, u)
+    rms = float(np.sqrt(np.mean((points @ normal - offsets[labels]) ** 2)) * 1000)
+    return Floor(normal, float(np.nanmin(offsets)), int(len(points)), rms)
 
 
-def _plane(points: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, float]:
-    centre = points.mean(axis=0)
-    d = points - centre
+def _plane(points: np.ndarray, labels: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The normal of planes through each label's points (shared normal, one offset per label;
+    NaN for a label without points)."""
+    centres = np.full((labels.max() + 1, 3), np.nan)
+    for k in np.unique(labels):
+        centres[k] = points[labels == k].mean(axis=0)
+    d = points - centres[labels]
     cov = d.T @ d / len(points) + PRIOR_M2 * (np.eye(3) - np.outer(u, u))
     normal = np.linalg.eigh(cov)[1][:, 0]
     normal = normal if normal @ u > 0 else -normal
-    return normal, float(normal @ centre)
+    return normal, centres @ normal

@@ -72,11 +72,12 @@ def read_trc(path: str | Path) -> Trc:
     return Trc(names, frames, times, xyz, units, rate, header, lines[0])
 
 
-def _number(v: float) -> str:
-    return "" if not np.isfinite(v) else f"{v:.6f}".rstrip("0").rstrip(".") if v != 0 else "0"
+def _number(v: float, missing: str = "") -> str:
+    return missing if not np.isfinite(v) else f"{v:.6f}".rstrip("0").rstrip(".") if v != 0 else "0"
 
 
-def write_trc(trc: Trc, path: str | Path) -> None:
+def write_trc(trc: Trc, path: str | Path, missing: str = "") -> None:
+    """missing: what a NaN is written as; OpenSim's reader needs "NaN" (it drops trailing empty fields)."""
     keys = [
         "DataRate",
         "CameraRate",
@@ -103,7 +104,7 @@ def write_trc(trc: Trc, path: str | Path) -> None:
         out.append(
             "\t".join(
                 [f"{int(f)}" if float(f).is_integer() else f"{f:g}", f"{t:.6f}".rstrip("0").rstrip(".") or "0"]
-                + [_number(v) for v in row.reshape(-1)]
+                + [_number(v, missing) for v in row.reshape(-1)]
             )
         )
     with atomic_path(path) as tmp:

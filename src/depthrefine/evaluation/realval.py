@@ -150,6 +150,31 @@ def summarise(pairs: list[dict]) -> dict:
     return out
 
 
+def summarise_angles(pairs: list[dict]) -> dict:
+    """estimate → {headline_deg: {mean, sd, n}, rmse_deg: angle → mean} over the pairs that
+    have joint angles (the RMSE against the reference's angles, depthrefine.angles)."""
+    from depthrefine.angles.catalogue import EXTRA, HEADLINE
+
+    scored = [p["joint_angles"] for p in pairs if p.get("joint_angles")]
+    out = {}
+    for key in [k for k in ESTIMATES if scored and all(k in a for a in scored)]:
+        head = np.array([a[key]["headline_deg"] for a in scored], dtype=float)
+        head = head[np.isfinite(head)]
+        out[key] = {
+            "headline_deg": {
+                "mean": float(head.mean()) if len(head) else None,
+                "sd": float(head.std(ddof=1)) if len(head) > 1 else None,
+                "n": int(len(head)),
+            },
+            "rmse_deg": {
+                n: float(np.mean([a[key]["rmse_deg"][n] for a in scored if n in a[key]["rmse_deg"]]))
+                for n in HEADLINE + EXTRA
+                if any(n in a[key]["rmse_deg"] for a in scored)
+            },
+        }
+    return out
+
+
 def realval_summary(
     pair_reports: list[str],
     qc_files: list[str],
@@ -193,11 +218,13 @@ def realval_summary(
                 "frames": ref["frames"],
                 "estimates": estimates,
                 "reference": ref["reference"],
+                "joint_angles": r.get("joint_angles", {}).get("against_reference"),
             }
         )
     result = {
         "pairs": pairs,
         "summary": summarise(pairs) if pairs else {},
+        "joint_angles": summarise_angles(pairs),
         "reference_qc": qc,
         "not_evaluated": skipped,
     }
@@ -212,6 +239,38 @@ def _label(key: str) -> str:
     if key.startswith("refined[") and key.endswith("]"):
         return f"{LABELS['refined']}, trained on {key[8:-1].replace('+', ' + ')} only"
     return LABELS[key]
+
+
+def _angles_table(summary: dict) -> str:
+    """Joint-angle RMSE against the reference's angles: the headline mean and each angle."""
+    from depthrefine.angles.catalogue import EXTRA, HEADLINE
+    from depthrefine.angles.catalogue import LABELS as ANGLE_LABELS
+
+    if not summary:
+        return ""
+    esc = html.escape
+    keys = list(summary)
+    head = "".join(f"<th>{esc(_label(k))}</th>" for k in keys)
+    h = {k: summary[k]["headline_deg"] for k in keys}
+    rows = (
+        "<tr><th>mean RMSE: pelvis, hip, knee, ankle</th>"
+        + "".join(f"<td><b>{_fmt(h[k]['mean'])} ± {_fmt(h[k]['sd'])}</b></td>" for k in keys)
+        + "</tr>"
+    )
+    for name in HEADLINE + EXTRA:
+        rows += (
+            f"<tr><th>{esc(ANGLE_LABELS[name])}</th>"
+            + "".join(f"<td>{_fmt(summary[k]['rmse_deg'].get(name))}</td>" for k in keys)
+            + "</tr>"
+        )
+    n = h[keys[0]]["n"]
+    return (
+        f"<h2 id='joint-angles'>Joint-angle RMSE against the reference (°), mean over {n} pairs</h2>"
+        "<p>OpenSim scaling + inverse kinematics of each capture and of the reference, in one levelled frame "
+        "per pair (docs/angles.md). Lumbar, shoulder and forearm rotation are not observable with these markers "
+        "and left out.</p>"
+        f"<table id='angle-rmse'><tr><th>angle</th>{head}</tr>{rows}</table>"
+    )
 
 
 def _body(result: dict) -> str:
@@ -251,6 +310,7 @@ def _body(result: dict) -> str:
             "<h2>Per pair</h2><table><tr><th>session</th><th>camera</th><th>person</th><th>frames</th>"
             f"{head}</tr>{rows}</table>"
         )
+        parts.append(_angles_table(result["joint_angles"]))
     else:
         parts.append("<p><b>No camera × person pair could be evaluated.</b></p>")
     rows = "".join(

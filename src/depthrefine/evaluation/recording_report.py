@@ -13,15 +13,11 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import welch
 
-from depthrefine.capture.bonefit import bone_fit
-from depthrefine.capture.rays import on_rays
-from depthrefine.evaluation.filters import butterworth_depth, savgol_depth
+from depthrefine.evaluation.estimates import estimates, load_recording
 from depthrefine.evaluation.metrics import observed_metrics
 from depthrefine.evaluation.report import figure, html_page, png_data_url, pyplot
 from depthrefine.io import atomic_write_text
 from depthrefine.markers.index import MarkerIndex
-from depthrefine.markers.markersets import load_markerset
-from depthrefine.tables import read_observations, read_rays
 
 log = logging.getLogger(__name__)
 
@@ -63,24 +59,11 @@ def evaluate_recording(
     name: str,
     savgol_window_s: float = 0.25,
     reference_parquet: str | None = None,
+    angles_dir: str | None = None,
 ) -> dict:
-    observed, refined, obs_table, meta = read_observations(refined_parquet)
-    if refined is None:
-        raise ValueError(f"{refined_parquet}: no refined_xyz column (run the refinement first)")
-    ms = load_markerset(markerset_path)
-    index = MarkerIndex.from_markerset(ms, json.loads(meta["markers"]), source=refined_parquet)
-    fps = float(meta["fps"])
-    outputs = {
-        "raw": observed,
-        "butterworth_6hz": butterworth_depth(observed, fps),
-        "savitzky_golay": savgol_depth(observed, fps, savgol_window_s),
-        "learned": refined,
-    }
-    image = read_rays(obs_table)
-    if image is not None:  # a video: the raw markers on their camera rays (depthrefine.capture.rays)
-        outputs["rays"] = on_rays(observed, *image)
-        # the refined depth on the rays, then the clip's constant bone lengths (capture/bonefit.py)
-        outputs["bone_fit"] = bone_fit(on_rays(refined, *image), image[0], ms.segments, ms.names, fps)[0]
+    rec = load_recording(refined_parquet, markerset_path)
+    observed, ms, index, fps, meta = rec.observed, rec.markerset, rec.index, rec.fps, rec.meta
+    outputs = estimates(rec, savgol_window_s)
     metrics = {m: observed_metrics(xyz, index) for m, xyz in outputs.items()}
     table = {m: _rows(v) for m, v in metrics.items()}
     change = {k: (table["learned"][k] - v) / abs(v) * 100 if v else None for k, v in table["raw"].items()}
@@ -110,8 +93,14 @@ def evaluate_recording(
         hip = index.names.index(ms.pelvis_markers["mid"])
         result["against_reference"] = score_pair(outputs, reference, hip, list(index.bones), index.names)
         result["against_reference"]["hip_marker"] = ms.pelvis_markers["mid"]
+    angles_html = ""
+    if angles_dir:
+        from depthrefine.evaluation.angles_report import angles_result, angles_section
+
+        result["joint_angles"] = angles_result(angles_dir)
+        angles_html = angles_section(angles_dir, result["joint_angles"], fps, len(observed))
     atomic_write_text(out_json, json.dumps(result, indent=2, default=float) + "\n")
-    atomic_write_text(out_html, render(result, outputs, index, fps, preview_png, reference))
+    atomic_write_text(out_html, render(result, outputs, index, fps, preview_png, reference, angles_html))
     log.info("%s: report written (%d frames)", name, observed.shape[0])
     return result
 
@@ -232,7 +221,9 @@ def _reference_section(result: dict, outputs: dict, index: MarkerIndex, fps: flo
     )
 
 
-def render(result: dict, outputs: dict, index: MarkerIndex, fps: float, preview_png: str, reference=None) -> str:
+def render(
+    result: dict, outputs: dict, index: MarkerIndex, fps: float, preview_png: str, reference=None, angles_html: str = ""
+) -> str:
     table, change = result["table"], result["change_pct"]
     shown = [m for m in METHODS if m in table]
     head = "".join(f"<th>{html.escape(METHODS[m])}</th>" for m in shown)
@@ -290,6 +281,7 @@ plane fitted to each trajectory's lowest stance positions; video markers are hip
 <h2>Mean segment lengths (m)</h2>
 <table id="segments"><tr><th>segment</th><th>raw</th><th>refined</th></tr>{seg_rows}</table>
 {ref_section}
+{angles_html}
 {imgs}""",
     )
 

@@ -40,6 +40,8 @@ class MarkerSet:
     landmarks: dict[str, tuple[int, ...]] | None = None
     landmark_model: str | None = None
     aliases: dict[str, str] | None = None  # other names a marker file may use → marker name
+    # marker → the name of the same marker in the OpenSim marker file (depthrefine.angles)
+    opensim_markers: dict[str, str] | None = None
 
     @property
     def names(self) -> list[str]:
@@ -154,6 +156,9 @@ def load_markerset(path: str | Path) -> MarkerSet:
         for other in others:
             if aliases.setdefault(str(other), name) != name or other in names:
                 raise ValueError(f"{path}: alias {other!r} is ambiguous")
+    opensim = raw.get("opensim_markers")
+    if opensim is not None and (not isinstance(opensim, dict) or not set(opensim) <= names):
+        raise ValueError(f"{path}: opensim_markers must map markers of the set to OpenSim marker names")
     return MarkerSet(
         str(raw.get("name", path.stem)),
         str(path),
@@ -167,6 +172,7 @@ def load_markerset(path: str | Path) -> MarkerSet:
         landmarks,
         landmark_model,
         aliases,
+        {str(k): str(v) for k, v in opensim.items()} if opensim else None,
     )
 
 

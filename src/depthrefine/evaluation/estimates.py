@@ -1,0 +1,51 @@
+"""A recording's estimates, shared by its report and its joint angles: the raw markers, the
+Butterworth and Savitzky–Golay baselines, the learned refinement and, for video input, the
+raw markers on their camera rays and the refined markers on their rays fitted to the clip's
+constant bone lengths (capture/bonefit.py)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from depthrefine.capture.bonefit import bone_fit
+from depthrefine.capture.rays import on_rays
+from depthrefine.evaluation.filters import butterworth_depth, savgol_depth
+from depthrefine.markers.index import MarkerIndex
+from depthrefine.markers.markersets import MarkerSet, load_markerset
+from depthrefine.tables import read_observations, read_rays
+
+
+@dataclass
+class Recording:
+    observed: np.ndarray  # (F, M, 3) camera frame, metres
+    refined: np.ndarray
+    rays: tuple | None  # read_rays(...) for video input, else None
+    meta: dict
+    markerset: MarkerSet
+    index: MarkerIndex
+    fps: float
+
+
+def load_recording(refined_parquet: str, markerset_path: str) -> Recording:
+    observed, refined, table, meta = read_observations(refined_parquet)
+    if refined is None:
+        raise ValueError(f"{refined_parquet}: no refined_xyz column (run the refinement first)")
+    ms = load_markerset(markerset_path)
+    index = MarkerIndex.from_markerset(ms, json.loads(meta["markers"]), source=refined_parquet)
+    return Recording(observed, refined, read_rays(table), meta, ms, index, float(meta["fps"]))
+
+
+def estimates(rec: Recording, savgol_window_s: float | None = 0.25) -> dict[str, np.ndarray]:
+    """method → (F, M, 3); Savitzky–Golay left out when savgol_window_s is None."""
+    out = {"raw": rec.observed, "butterworth_6hz": butterworth_depth(rec.observed, rec.fps)}
+    if savgol_window_s is not None:
+        out["savitzky_golay"] = savgol_depth(rec.observed, rec.fps, savgol_window_s)
+    out["learned"] = rec.refined
+    if rec.rays is not None:
+        out["rays"] = on_rays(rec.observed, *rec.rays)
+        ms = rec.markerset
+        out["bone_fit"] = bone_fit(on_rays(rec.refined, *rec.rays), rec.rays[0], ms.segments, ms.names, rec.fps)[0]
+    return out
