@@ -18,7 +18,7 @@ from depthrefine.angles.opensim_run import (
     write_scaled_model,
 )
 from depthrefine.angles.scaling import Measurement, body_scales, estimate_height, read_measurements, trimmed_mean
-from depthrefine.angles.stages import capture_angles, foot_groups, opensim_columns, read_angles
+from depthrefine.angles.stages import capture_angles, foot_groups, opensim_columns, read_angles, subject_for
 from depthrefine.markers.markersets import load_markerset
 
 BLAZEPOSE = Path(__file__).resolve().parents[1] / "config/markersets/blazepose.yaml"
@@ -100,6 +100,34 @@ def test_same_input_same_mot(knee_bend, tmp_path):
     _, _, _, out, xyz = knee_bend
     capture_angles(xyz, OURS, 60.0, tmp_path / "bend")
     assert (tmp_path / "bend.mot").read_bytes() == (out / "bend.mot").read_bytes()
+
+
+def test_a_given_height_scales_the_model(knee_bend, tmp_path):
+    _, summary, _, _, xyz = knee_bend
+    taller = 1.1 * summary["height_estimated_m"]
+    given = capture_angles(xyz, OURS, 60.0, tmp_path / "tall", height_m=taller, mass_kg=80.0)
+    assert given["height_m"] == taller and given["height_source"] == "config" and given["mass_kg"] == 80.0
+    # the factors written into the model are the clip's times given / estimated height
+    import opensim
+
+    model = opensim.Model(str(tmp_path / "tall.osim"))
+    state = model.initSystem()
+    femur = model.getBodySet().get("femur_r")
+    generic, generic_state = generic_model("simple")
+    ratio = (
+        marker_distances(model, state, [("RHip", "RKnee")])[("RHip", "RKnee")]
+        / marker_distances(generic, generic_state, [("RHip", "RKnee")])[("RHip", "RKnee")]
+    )
+    assert ratio == pytest.approx(1.1 * summary["scale_factors"]["thigh"], rel=0.01)
+    assert femur.getMass() > 0
+    assert summary["mass_source"].startswith("height at BMI")
+
+
+def test_subjects_match_by_name_or_glob():
+    subjects = {"lab-two-people@*@p0": {"height_m": 1.8}, "*": {"mass_kg": 70}}
+    assert subject_for("lab-two-people@cam02@p0", subjects) == {"height_m": 1.8}
+    assert subject_for("joey", subjects) == {"mass_kg": 70}
+    assert subject_for("joey", {}) == {}
 
 
 def test_scale_factors_recover_a_scaled_model(tmp_path):

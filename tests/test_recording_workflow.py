@@ -112,7 +112,8 @@ def test_reports_are_self_contained(run):
     for name in VIDEOS:
         text = (workdir / "results/eval" / f"{name}.html").read_text()
         sources = re.findall(r"<img[^>]* src='([^']*)'", text)
-        assert len(sources) == 5 and all(s.startswith("data:image/png;base64,") for s in sources)
+        # the video frame, 4 plots of the markers, 1 of the joint angles
+        assert len(sources) == 6 and all(s.startswith("data:image/png;base64,") for s in sources)
         assert not re.search(r"(src|href)=['\"]?(https?:|//|/)", text)
     index = (workdir / "results/eval/index.html").read_text()
     assert all(f"href='{n}.html'" in index for n in VIDEOS)

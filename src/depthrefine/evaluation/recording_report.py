@@ -281,8 +281,8 @@ plane fitted to each trajectory's lowest stance positions; video markers are hip
 <h2>Mean segment lengths (m)</h2>
 <table id="segments"><tr><th>segment</th><th>raw</th><th>refined</th></tr>{seg_rows}</table>
 {ref_section}
-{angles_html}
-{imgs}""",
+{imgs}
+{angles_html}""",
     )
 
 
