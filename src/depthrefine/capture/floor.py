@@ -63,22 +63,22 @@ def fit_floor(xyz: np.ndarray, feet: np.ndarray, pelvis: np.ndarray, groups: np.
     points = feet_xyz[near]
     groups = np.zeros(len(feet), int) if groups is None else np.asarray(groups)
     labels = np.broadcast_to(groups, near.shape)[near]
-    normal, offsets = _plane(points, labels, u)
+    normal, offsets = _plane(points, labels, u, groups.max() + 1)
     for _ in range(2):
         r = points @ normal - offsets[labels]
         med = np.median(r)
         keep = r <= med + 1.5 * 1.4826 * np.median(np.abs(r - med))
         if keep.sum() >= 3:
             points, labels = points[keep], labels[keep]
-            normal, offsets = _plane(points, labels, u)
+            normal, offsets = _plane(points, labels, u, groups.max() + 1)
     rms = float(np.sqrt(np.mean((points @ normal - offsets[labels]) ** 2)) * 1000)
     return Floor(normal, float(np.nanmin(offsets)), int(len(points)), rms)
 
 
-def _plane(points: np.ndarray, labels: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _plane(points: np.ndarray, labels: np.ndarray, u: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
     """The normal of planes through each label's points (shared normal, one offset per label;
     NaN for a label without points)."""
-    centres = np.full((labels.max() + 1, 3), np.nan)
+    centres = np.full((count, 3), np.nan)
     for k in np.unique(labels):
         centres[k] = points[labels == k].mean(axis=0)
     d = points - centres[labels]
