@@ -395,6 +395,7 @@ def joint_angles_inputs(wildcards):
     }
     if PAIR_SEPARATOR in wildcards.video:
         inputs["reference"] = f"results/reference_camera/{wildcards.video}.parquet"
+        inputs["code"] += package_code("multiview/stages.py")
     return inputs
 
 

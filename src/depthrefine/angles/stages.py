@@ -142,12 +142,9 @@ def recording_joint_angles(
     captures = {key: outputs[method] for key, method in CAPTURES.items() if method in outputs}
     names = rec.index.names
     if reference_parquet:
-        from depthrefine.multiview.stages import read_reference_parquet
+        from depthrefine.multiview.stages import reference_markers
 
-        reference, _, _, ref_meta = read_reference_parquet(reference_parquet)
-        if ref_meta["markers"] != names:
-            raise ValueError(f"{reference_parquet}: reference markers {ref_meta['markers']} are not {names}")
-        captures["reference"] = reference
+        captures["reference"] = reference_markers(reference_parquet, names)
         n = min(len(v) for v in captures.values())
         captures = {k: v[:n] for k, v in captures.items()}
     frame_on = "reference" if reference_parquet else ("bone_fit" if "bone_fit" in captures else "refined")

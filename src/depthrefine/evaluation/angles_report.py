@@ -11,21 +11,14 @@ from pathlib import Path
 import numpy as np
 
 from depthrefine.angles import catalogue
-from depthrefine.angles.stages import read_angles
+from depthrefine.angles.stages import CAPTURES, read_angles
+from depthrefine.evaluation import realval, recording_report
+from depthrefine.evaluation.realval import _fmt
 from depthrefine.evaluation.report import figure, png_data_url, pyplot
 
-LABELS = {
-    "raw": "raw BlazePose",
-    "butterworth": "Butterworth 6 Hz",
-    "refined": "learned refinement",
-    "bone_fit": "refined on rays + bone-length fit",
-    "reference": "multi-camera reference",
-}
-COLORS = {"raw": "0.6", "butterworth": "#4c72b0", "refined": "#c44e52", "bone_fit": "#937860", "reference": "k"}
-
-
-def _fmt(v) -> str:
-    return "–" if v is None or not np.isfinite(v) else f"{v:.1f}"
+# the capture names are the real-validation estimates': their labels, their methods' colours
+LABELS = {**{k: realval.LABELS[k] for k in CAPTURES}, "reference": "multi-camera reference"}
+COLORS = {**{k: recording_report.COLORS[m] for k, m in CAPTURES.items()}, "reference": "k"}
 
 
 def angles_result(angles_dir: str | Path) -> dict:

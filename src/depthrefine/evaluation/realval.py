@@ -140,14 +140,19 @@ def summarise(pairs: list[dict]) -> dict:
     for key in [k for k in pairs[0]["estimates"] if all(k in p["estimates"] for p in pairs)]:
         out[key] = {}
         for m in METRICS:
-            vals = np.array([p["estimates"][key][m] for p in pairs], dtype=float)
-            vals = vals[np.isfinite(vals)]
-            out[key][m] = {
-                "mean": float(vals.mean()) if len(vals) else None,
-                "sd": float(vals.std(ddof=1)) if len(vals) > 1 else None,
-                "n": int(len(vals)),
-            }
+            out[key][m] = _stats([p["estimates"][key][m] for p in pairs])
     return out
+
+
+def _stats(values) -> dict:
+    """{mean, sd, n} of the finite values."""
+    vals = np.array(values, dtype=float)
+    vals = vals[np.isfinite(vals)]
+    return {
+        "mean": float(vals.mean()) if len(vals) else None,
+        "sd": float(vals.std(ddof=1)) if len(vals) > 1 else None,
+        "n": int(len(vals)),
+    }
 
 
 def summarise_angles(pairs: list[dict]) -> dict:
@@ -158,14 +163,8 @@ def summarise_angles(pairs: list[dict]) -> dict:
     scored = [p["joint_angles"] for p in pairs if p.get("joint_angles")]
     out = {}
     for key in [k for k in ESTIMATES if scored and all(k in a for a in scored)]:
-        head = np.array([a[key]["headline_deg"] for a in scored], dtype=float)
-        head = head[np.isfinite(head)]
         out[key] = {
-            "headline_deg": {
-                "mean": float(head.mean()) if len(head) else None,
-                "sd": float(head.std(ddof=1)) if len(head) > 1 else None,
-                "n": int(len(head)),
-            },
+            "headline_deg": _stats([a[key]["headline_deg"] for a in scored]),  # None → NaN
             "rmse_deg": {
                 n: float(np.mean([a[key]["rmse_deg"][n] for a in scored if n in a[key]["rmse_deg"]]))
                 for n in HEADLINE + EXTRA

@@ -83,13 +83,9 @@ def evaluate_recording(
     reference = None
     if reference_parquet:
         from depthrefine.evaluation.realval import score_pair
-        from depthrefine.multiview.stages import read_reference_parquet
+        from depthrefine.multiview.stages import reference_markers
 
-        reference, _, _, ref_meta = read_reference_parquet(reference_parquet)
-        if ref_meta["markers"] != index.names:
-            raise ValueError(
-                f"{reference_parquet}: reference markers {ref_meta['markers']} are not the recording's {index.names}"
-            )
+        reference = reference_markers(reference_parquet, index.names)
         hip = index.names.index(ms.pelvis_markers["mid"])
         result["against_reference"] = score_pair(outputs, reference, hip, list(index.bones), index.names)
         result["against_reference"]["hip_marker"] = ms.pelvis_markers["mid"]

@@ -52,6 +52,14 @@ def read_reference_parquet(path: str | Path) -> tuple[np.ndarray, np.ndarray, np
     return xyz, table.column("error_px").to_numpy().reshape(f, m), table.column("views").to_numpy().reshape(f, m), meta
 
 
+def reference_markers(path: str | Path, names: list[str]) -> np.ndarray:
+    """A pair's reference (F, M, 3), checked to have the recording's markers in its order."""
+    xyz, _, _, meta = read_reference_parquet(path)
+    if meta["markers"] != names:
+        raise ValueError(f"{path}: reference markers {meta['markers']} are not the recording's {names}")
+    return xyz
+
+
 def person_qc(person, ms, cameras) -> dict:
     """Coverage and quality of one person's reference markers (docs/multiview.md, QC)."""
     from depthrefine.evaluation.realval import bone_cv_pct
