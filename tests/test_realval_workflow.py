@@ -118,6 +118,7 @@ def test_pages_render_in_headless_chromium(run):
     assert "Mean ± sd over" in dom and dom.count("<tr>") >= 5 + 5 + 2
     assert "learned refinement, trained on cmu only" in dom
     assert "Joint-angle RMSE against the reference" in dom and "knee flexion R" in dom
+    assert "angle-rmse-pairs" in dom
     dom = headless("--dump-dom", (workdir / "results/reference/lab-two-people/qc.html").as_uri()).stdout
     assert "reprojection error per camera" in dom and "data:image/png;base64," in dom
     dom = headless("--dump-dom", (workdir / "results/eval/lab-two-people@cam02@p0.html").as_uri()).stdout

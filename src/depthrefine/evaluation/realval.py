@@ -240,8 +240,9 @@ def _label(key: str) -> str:
     return LABELS[key]
 
 
-def _angles_table(summary: dict) -> str:
-    """Joint-angle RMSE against the reference's angles: the headline mean and each angle."""
+def _angles_table(summary: dict, pairs: list[dict]) -> str:
+    """Joint-angle RMSE against the reference's angles: the headline mean and each angle, and
+    the headline of each pair."""
     from depthrefine.angles.catalogue import EXTRA, HEADLINE
     from depthrefine.angles.catalogue import LABELS as ANGLE_LABELS
 
@@ -263,12 +264,22 @@ def _angles_table(summary: dict) -> str:
             + "</tr>"
         )
     n = h[keys[0]]["n"]
+    per_pair = "".join(
+        "<tr>"
+        + "".join(f"<td>{esc(str(p[k]))}</td>" for k in ("session", "camera", "person"))
+        + "".join(f"<td>{_fmt(p['joint_angles'][k]['headline_deg'])}</td>" for k in keys)
+        + "</tr>"
+        for p in pairs
+        if p.get("joint_angles")
+    )
     return (
         f"<h2 id='joint-angles'>Joint-angle RMSE against the reference (°), mean over {n} pairs</h2>"
         "<p>OpenSim scaling + inverse kinematics of each capture and of the reference, in one levelled frame "
         "per pair (docs/angles.md). Lumbar, shoulder and forearm rotation are not observable with these markers "
         "and left out.</p>"
         f"<table id='angle-rmse'><tr><th>angle</th>{head}</tr>{rows}</table>"
+        "<h3>Mean RMSE over pelvis, hip, knee, ankle per pair (°)</h3>"
+        f"<table id='angle-rmse-pairs'><tr><th>session</th><th>camera</th><th>person</th>{head}</tr>{per_pair}</table>"
     )
 
 
@@ -309,7 +320,7 @@ def _body(result: dict) -> str:
             "<h2>Per pair</h2><table><tr><th>session</th><th>camera</th><th>person</th><th>frames</th>"
             f"{head}</tr>{rows}</table>"
         )
-        parts.append(_angles_table(result["joint_angles"]))
+        parts.append(_angles_table(result["joint_angles"], result["pairs"]))
     else:
         parts.append("<p><b>No camera × person pair could be evaluated.</b></p>")
     rows = "".join(
