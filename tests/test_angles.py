@@ -172,6 +172,14 @@ def test_scaling_statistics_are_nan_aware_and_robust():
         body_scales(xyz, ["A", "B"], meas, lengths, {"femur_r"})
 
 
+def test_the_muscle_model_unpacks_and_loads():
+    model, _ = generic_model("muscles")  # stored gzipped
+    assert {"lumbar1", "patella_r", "femur_r"} <= model_bodies(model)
+    assert "lumbar1" not in model_bodies(generic_model("simple")[0])  # skipped when scaling the simple one
+    with pytest.raises(ValueError, match="must be one of"):
+        generic_model("full")
+
+
 def test_height_estimate_of_the_generic_model():
     """Winter's shoulder-height share applied to the generic model's own chain: its height (≈ 1.7 m)."""
     xyz = model_poses([{"pelvis_ty": 0.94}])

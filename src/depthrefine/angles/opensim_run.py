@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 SETUP_DIR = Path(__file__).resolve().parent / "opensim_setup"
-MODELS = {"simple": "Model_Pose2Sim_simple.osim", "muscles": "Model_Pose2Sim_muscles_flex.osim"}
+# The muscle model is stored gzipped (2.1 MB of XML → 56 KB); generic_model unpacks it.
+MODELS = {"simple": "Model_Pose2Sim_simple.osim", "muscles": "Model_Pose2Sim_muscles_flex.osim.gz"}
 MARKERS_XML = SETUP_DIR / "Markers_BlazePose.xml"
 SCALING_XML = SETUP_DIR / "Scaling_Setup_Pose2Sim_Blazepose.xml"
 IK_XML = SETUP_DIR / "IK_Setup_Pose2Sim_Blazepose.xml"
@@ -61,7 +62,17 @@ def check_model(model: str) -> Path:
 def generic_model(model: str):
     """(opensim.Model with the BlazePose markers, its default state)."""
     osim = _opensim()
-    m = osim.Model(str(check_model(model)))
+    path = check_model(model)
+    if path.suffix == ".gz":  # OpenSim reads plain files only
+        import gzip
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            plain = Path(tmp) / path.stem
+            plain.write_bytes(gzip.decompress(path.read_bytes()))
+            m = osim.Model(str(plain))
+    else:
+        m = osim.Model(str(path))
     m.set_MarkerSet(osim.MarkerSet(str(MARKERS_XML)))
     return m, m.initSystem()
 
