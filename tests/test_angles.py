@@ -18,8 +18,9 @@ from depthrefine.angles.opensim_run import (
     write_scaled_model,
 )
 from depthrefine.angles.scaling import Measurement, body_scales, estimate_height, read_measurements, trimmed_mean
-from depthrefine.angles.stages import capture_angles, foot_groups, opensim_columns, read_angles, subject_for
+from depthrefine.angles.stages import capture_angles, foot_groups, opensim_columns, read_angles
 from depthrefine.markers.markersets import load_markerset
+from depthrefine.settings import subject_for
 
 BLAZEPOSE = Path(__file__).resolve().parents[1] / "config/markersets/blazepose.yaml"
 OURS = [

@@ -48,6 +48,30 @@ def test_planted_bone_lengths_are_recovered(walk):
     assert depth_error < 0.8 * np.abs(prior[..., 2] - truth[..., 2]).mean()  # and depth better
 
 
+def test_a_stated_height_sets_the_lengths(walk):
+    """One camera cannot tell a big person far away from a small one near: a prior 10 % too
+    far along every ray gives 10 % long bones; the subject's stated height takes them back."""
+    from depthrefine.angles.scaling import estimate_height
+
+    ms, truth = walk
+    rays = truth[..., :2] / truth[..., 2:]
+    prior = 1.1 * truth  # the same rays
+    height = estimate_height(truth, ms.names)
+    _, free = bone_fit(prior, rays, ms.segments, ms.names, 60.0)
+    fitted, stated = bone_fit(prior, rays, ms.segments, ms.names, 60.0, height_m=height)
+    assert np.allclose(fitted[..., :2] / fitted[..., 2:], rays)
+    chain = ("Ankle–Heel", "Ankle–Knee", "Hip–Knee", "Hip–Shoulder")
+    assert sum(stated[k] for k in chain) / 0.818 == pytest.approx(height, abs=0.03)  # σ = 2 cm
+    pairs, which, keys = fitted_bones(ms.segments, ms.names)
+    true_len = np.linalg.norm(truth[:, pairs[:, 0]] - truth[:, pairs[:, 1]], axis=-1).mean(axis=0)
+    thigh = true_len[np.asarray(which) == keys.index(("Hip", "Knee"))].mean()
+    assert free["Hip–Knee"] > 1.05 * thigh and stated["Hip–Knee"] == pytest.approx(thigh, rel=0.03)
+    assert np.abs(fitted[..., 2] - truth[..., 2]).mean() < 0.3 * np.abs(prior[..., 2] - truth[..., 2]).mean()
+    with pytest.raises(ValueError, match="needs the bone lengths"):
+        segments = [s for s in ms.segments if "Heel" not in s[1]]
+        bone_fit(prior, rays, segments, ms.names, 60.0, height_m=height)
+
+
 def test_left_and_right_share_a_length():
     ms = load_markerset(BLAZEPOSE)
     pairs, which, keys = fitted_bones(ms.segments, ms.names)

@@ -68,6 +68,33 @@ def test_summary_table_over_pairs(run):
     mean = {k: {m: v["mean"] for m, v in result["summary"][k].items()} for k in ("butterworth", "refined", "bone_fit")}
     assert mean["bone_fit"]["bone_cv_pct"] < 0.6 * mean["refined"]["bone_cv_pct"]
     assert mean["bone_fit"]["jitter_mm"] <= mean["butterworth"]["jitter_mm"]
+    # the pairs the error model is not fitted on (error_model_fit_pairs: *@p0) are summarised apart
+    held = [p for p in pairs if p["held_out"]]
+    assert (
+        held and all(p["person"] != "p0" for p in held) and not any(p["held_out"] for p in pairs if p["person"] == "p0")
+    )
+    assert result["summary_held_out"]["raw"]["depth_mm"]["n"] == len(held)
+
+
+def test_error_model_fitted_on_the_fitting_pairs(run):
+    """`snakemake realval` refits the monocular error model: a config block that the config
+    accepts, fitted on p0's pairs, and synthetic residuals of the measured size."""
+    import yaml
+
+    from depthrefine.markers.corruption import CorruptionConfig
+    from depthrefine.settings import config_section
+
+    workdir = run[0]
+    block = yaml.safe_load((workdir / "results/eval/error_model.yaml").read_text())
+    cfg = CorruptionConfig.from_dict(config_section("corruption", {"error_model": "fitted", **block["corruption"]}))
+    assert 2 < cfg.monocular.yaw_clip_deg < 30 and 0.3 < cfg.monocular.body_depth_median < 1.5
+    fitted = json.loads((workdir / "results/eval/error_model.json").read_text())
+    assert fitted["fit_pairs"] and all(p.endswith("@p0") for p in fitted["fit_pairs"])
+    assert fitted["held_out_pairs"] and not any(p.endswith("@p0") for p in fitted["held_out_pairs"])
+    for pair, c in fitted["comparison"].items():
+        # the model drawn on the pair's own reference errs like BlazePose did (within a factor 1.6)
+        assert 1 / 1.6 < c["synthetic"]["depth_mm"] / c["real"]["depth_mm"] < 1.6, pair
+        assert 1 / 1.6 < c["synthetic"]["jitter_mm"] / c["real"]["jitter_mm"] < 2.0, pair
 
 
 def test_reference_files_follow_the_documented_layout(run):
@@ -118,7 +145,9 @@ def test_pages_render_in_headless_chromium(run):
     assert "Mean ± sd over" in dom and dom.count("<tr>") >= 5 + 5 + 2
     assert "learned refinement, trained on cmu only" in dom
     assert "Joint-angle RMSE against the reference" in dom and "knee flexion R" in dom
-    assert "angle-rmse-pairs" in dom
+    assert "angle-rmse-pairs" in dom and "held-out" in dom
+    dom = headless("--dump-dom", (workdir / "results/eval/error_model.html").as_uri()).stdout
+    assert "residual-figure" in dom and "data:image/png;base64," in dom and "yaw_clip_deg" in dom
     dom = headless("--dump-dom", (workdir / "results/reference/lab-two-people/qc.html").as_uri()).stdout
     assert "reprojection error per camera" in dom and "data:image/png;base64," in dom
     dom = headless("--dump-dom", (workdir / "results/eval/lab-two-people@cam02@p0.html").as_uri()).stdout

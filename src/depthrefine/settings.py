@@ -95,3 +95,14 @@ def batch_kinematics(source: dict, kinematics: dict) -> dict:
     """What a data batch's kinematics need: the source's unit, first-frame rule, skeleton map
     and AMC rate, and the workflow's ``kinematics`` section (min_frames)."""
     return {k: source[k] for k in ("unit_m", "drop_first_frame", "skeleton_map", "amc_fps")} | kinematics
+
+
+def subject_for(name: str, subjects: dict | None) -> dict:
+    """The first entry of config ``subjects`` whose key (a recording name or glob) matches the
+    recording: {height_m, mass_kg}, either missing when not given."""
+    from fnmatch import fnmatchcase
+
+    for pattern, values in (subjects or {}).items():
+        if fnmatchcase(name, pattern):
+            return dict(values or {})
+    return {}

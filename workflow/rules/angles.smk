@@ -22,6 +22,6 @@ rule joint_angles:
         runtime=30,
     params:
         model=config["joint_angles"]["model"],
-        subjects=config["joint_angles"]["subjects"],
+        subjects=config["subjects"],
     script:
         "../scripts/joint_angles.py"

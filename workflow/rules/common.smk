@@ -29,10 +29,14 @@ import yaml
 
 from depthrefine.multiview.session import PAIR_SEPARATOR, find_sessions
 
-for _old, _new in (("cmu", "sources.cmu"), ("kinematics.unit_m", "sources.<name>.unit_m")):
+for _old, _new, _doc in (
+    ("cmu", "sources.cmu", "docs/data.md, 'Mocap sources'"),
+    ("kinematics.unit_m", "sources.<name>.unit_m", "docs/data.md, 'Mocap sources'"),
+    ("joint_angles.subjects", "subjects", "docs/angles.md"),
+):
     _section, _, _key = _old.partition(".")
     if _section in config and (not _key or _key in (config[_section] or {})):
-        raise ValueError(f"config {_old}: moved to {_new} (see config/config.yaml and docs/data.md, 'Mocap sources')")
+        raise ValueError(f"config {_old}: moved to {_new} (see config/config.yaml and {_doc})")
 validate(config, schema="../schemas/config.schema.yaml")
 SOURCES = enabled_sources(config)  # name → settings, every field filled
 
@@ -292,13 +296,13 @@ def final_outputs():
 
 # ---- recordings (videos and marker files), workflow/rules/recordings.smk ----
 
-RESERVED_NAMES = ("heldout", "index", "realval")  # results/eval/ pages of their own
+RESERVED_NAMES = ("heldout", "index", "realval", "error_model")  # results/eval/ pages of their own
 
 
 # The lookahead ends at the dot: the wildcard is followed by its suffix (".html"), so a `$`
 # there never matched and `heldout` reached the recording rules' input functions.
 wildcard_constraints:
-    video=r"(?!(?:heldout|index|realval)\.)[^/]+",
+    video=r"(?!(?:heldout|index|realval|error_model)\.)[^/]+",
     session=r"[^/@]+",
     camera=r"[^/@]+",
     person=r"[^/@]+",

@@ -137,6 +137,8 @@ rule realval_summary:
     resources:
         mem_mb=1000,
         runtime=5,
+    params:
+        fit_pairs=config["error_model_fit_pairs"],
     script:
         "../scripts/realval.py"
 
@@ -147,6 +149,40 @@ rule realval:
     input:
         "results/eval/realval.html",
         "results/eval/realval.json",
+        "results/eval/error_model.html",
         f"results/model/{MARKERSET_NAMES['video_markerset']}/best.pt",
         [f"results/model/{MARKERSET_NAMES['video_markerset']}/sources/{subset}/best.pt" for subset in SUBSETS],
     localrule: True
+
+
+rule fit_error_model:
+    """The monocular error model fitted to the real residuals of the pairs matching
+    error_model_fit_pairs, compared with every pair's: results/eval/error_model.{yaml,json,html,png}
+    (the YAML is a corruption.monocular block for the config; docs/model.md)."""
+    input:
+        markers=lambda wc: [f"results/markers/{p}.parquet" for p in realval_pairs()],
+        references=lambda wc: [f"results/reference_camera/{p}.parquet" for p in realval_pairs()],
+        markerset=config["video_markerset"],
+        code=package_code(
+            "evaluation/error_fit.py", "evaluation/error_model_report.py", "markers/monocular.py"
+        ),
+    output:
+        yaml="results/eval/error_model.yaml",
+        json="results/eval/error_model.json",
+        png="results/eval/error_model.png",
+        html=report("results/eval/error_model.html", caption="../report/error_model.rst", category="Real validation"),
+    log:
+        "logs/fit_error_model.log",
+    localrule: True
+    conda:
+        "../../envs/recordings.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        fit_pairs=config["error_model_fit_pairs"],
+        configured=config["corruption"]["monocular"],
+        seed=config["seed"],
+    script:
+        "../scripts/fit_error_model.py"

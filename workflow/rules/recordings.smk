@@ -25,7 +25,7 @@ rule recording_markers:
     """A video (pose estimation, one person followed) or a marker file → raw markers at the
     model's frame rate, camera frame, gaps filled; plus a picture of one frame."""
     wildcard_constraints:
-        video=r"(?!(?:heldout|index|realval)\.)[^/@]+",  # pairs (session@camera@person): pair_markers
+        video=r"(?!(?:heldout|index|realval|error_model)\.)[^/@]+",  # pairs (session@camera@person): pair_markers
     input:
         unpack(recording_inputs),
     output:
@@ -102,6 +102,7 @@ rule recording_report:
         runtime=30,
     params:
         savgol_window_s=config["eval"]["savgol_window_s"],
+        subjects=config["subjects"],
     script:
         "../scripts/recording_report.py"
 

@@ -9,7 +9,6 @@ import json
 import logging
 import re
 import time
-from fnmatch import fnmatchcase
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +30,7 @@ from depthrefine.angles.scaling import DEFAULT_BMI, body_scales, default_mass, e
 from depthrefine.capture.trc import Trc, write_trc
 from depthrefine.io import atomic_write_text
 from depthrefine.markers.markersets import MarkerSet
+from depthrefine.settings import subject_for
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +56,6 @@ def opensim_columns(ms: MarkerSet, names: list[str]) -> tuple[list[int], list[st
     if len(cols) < 6:
         raise ValueError(f"only {len(cols)} of the recording's markers have OpenSim names; IK needs at least 6")
     return cols, [ms.opensim_markers[names[i]] for i in cols]
-
-
-def subject_for(name: str, subjects: dict | None) -> dict:
-    """The first subjects entry whose key (a name or glob) matches the recording."""
-    for pattern, values in (subjects or {}).items():
-        if fnmatchcase(name, pattern):
-            return dict(values or {})
-    return {}
 
 
 def capture_angles(
@@ -138,7 +130,8 @@ def recording_joint_angles(
     from depthrefine.evaluation.estimates import estimates, load_recording
 
     rec = load_recording(refined_parquet, markerset_path)
-    outputs = estimates(rec, savgol_window_s=None)
+    subject = subject_for(name, subjects)
+    outputs = estimates(rec, savgol_window_s=None, height_m=subject.get("height_m"))
     captures = {key: outputs[method] for key, method in CAPTURES.items() if method in outputs}
     names = rec.index.names
     if reference_parquet:
@@ -151,7 +144,6 @@ def recording_joint_angles(
     ms = rec.markerset
     frame = frame_for_markers(captures[frame_on], ms, names)
     cols, os_names = opensim_columns(ms, names)
-    subject = subject_for(name, subjects)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = {

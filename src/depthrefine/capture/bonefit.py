@@ -8,6 +8,9 @@ and right bone of a pair sharing it. Residuals, each in units of its physical sc
   4-camera reference: 80–135 mm per pair);
 - smoothness: the second difference of z, σ = 4 mm per frame² at 60 fps (≈ 14 m/s², a limb's
   peak acceleration in gait), scaled to the clip's rate.
+- height (optional): the stature the lengths imply (angles.scaling's heel → shoulder chain over
+  0.818) − the subject's stated height, σ = 2 cm; the prior is first scaled along its rays to
+  that size (the monocular scale ambiguity).
 A soft-L1 loss (on every residual) keeps a wrong frame from pulling the whole clip; keeping
 the bone residuals quadratic instead forced wrong depths (117 mm on the real pairs, 103 robust).
 The bone lengths start at the prior's per-bone median and are free: the clip's own lengths,
@@ -26,6 +29,7 @@ log = logging.getLogger(__name__)
 SIGMA_BONE_M = 0.005
 SIGMA_PRIOR_M = 0.08
 SIGMA_ACC_M_AT_60 = 0.004  # second difference per frame² at 60 fps
+SIGMA_HEIGHT_M = 0.02  # a stated stature
 # Run to convergence: stopping scipy's solver at 60 evaluations (as first written) gave
 # better-looking but unconverged numbers on the shared pairs (depth 100.3 vs 103.2 mm).
 MAX_ITERATIONS = 100
@@ -57,9 +61,24 @@ def fitted_bones(segments, names: list[str]) -> tuple[np.ndarray, list[int], lis
     return np.array([[idx[a], idx[b]] for a, b in pairs]), which, keys
 
 
-def bone_fit(prior: np.ndarray, rays: np.ndarray, segments, names: list[str], fps: float) -> tuple[np.ndarray, dict]:
+def height_coefficients(keys: list[tuple[str, str]]) -> np.ndarray:
+    """c with c · lengths = the stature the lengths imply: the heel → shoulder chain
+    (angles.scaling.HEIGHT_CHAIN, one length per left/right pair) over Winter's shoulder share."""
+    from depthrefine.angles.scaling import HEIGHT_CHAIN, SHOULDER_HEIGHT_SHARE
+
+    chain = [tuple(sorted(link)) for link in HEIGHT_CHAIN]
+    missing = [f"{a}–{b}" for a, b in chain if (a, b) not in keys]
+    if missing:
+        raise ValueError(f"a subject's height needs the bone lengths {missing}; the marker set's are {keys}")
+    return np.array([1.0 / SHOULDER_HEIGHT_SHARE if k in chain else 0.0 for k in keys])
+
+
+def bone_fit(
+    prior: np.ndarray, rays: np.ndarray, segments, names: list[str], fps: float, height_m: float | None = None
+) -> tuple[np.ndarray, dict]:
     """Markers (F, M, 3) on their rays with constant bone lengths, from ``prior`` (F, M, 3,
-    camera frame: its depth is the starting point and the prior) and ``rays`` (F, M, 2).
+    camera frame: its depth is the starting point and the prior) and ``rays`` (F, M, 2);
+    ``height_m``: the subject's stature, when known (the lengths then imply it).
     Returns the fitted markers and {length name: metres}."""
     frames, markers = prior.shape[:2]
     if frames < 3 or not np.isfinite(rays).all() or not np.isfinite(prior).all():
@@ -70,16 +89,26 @@ def bone_fit(prior: np.ndarray, rays: np.ndarray, segments, names: list[str], fp
     z0 = prior[..., 2]
     start = np.linalg.norm(prior[:, pairs[:, 0]] - prior[:, pairs[:, 1]], axis=-1)
     lengths0 = np.array([np.median(start[:, which_arr == k]) for k in range(len(keys))])
+    height = None
+    if height_m is not None:
+        c = height_coefficients(keys)
+        height = (c, float(height_m))
+        # One camera cannot tell a big body far away from a small one near: every point moved
+        # along its ray by one factor scales every length by it. So first scale the prior to
+        # the stated size (the per-marker prior, σ 80 mm, would outvote one height residual).
+        scale = height_m / float(c @ lengths0)
+        z0, lengths0 = z0 * scale, lengths0 * scale
     sigma_acc = SIGMA_ACC_M_AT_60 * (60.0 / fps) ** 2
-    z, lengths, iterations, converged = _levenberg_marquardt(z0, lengths0, dirs, pairs, which_arr, sigma_acc)
+    z, lengths, iterations, converged = _levenberg_marquardt(z0, lengths0, dirs, pairs, which_arr, sigma_acc, height)
     if not converged:
         log.warning("bone fit: not converged after %d iterations", iterations)
     log.info("bone fit: %d frames, %d lengths, %d iterations", frames, len(keys), iterations)
     return z[..., None] * dirs, {"–".join(k): float(v) for k, v in zip(keys, lengths)}
 
 
-def _levenberg_marquardt(z0, lengths0, dirs, pairs, which, sigma_acc, iterations=MAX_ITERATIONS):
-    """Minimise the soft-L1 cost of the bone, prior and smoothness residuals over (z, lengths).
+def _levenberg_marquardt(z0, lengths0, dirs, pairs, which, sigma_acc, height=None, iterations=MAX_ITERATIONS):
+    """Minimise the soft-L1 cost of the bone, prior, smoothness and (``height`` = (c, metres))
+    stature residuals over (z, lengths).
 
     Levenberg–Marquardt with iteratively reweighted least squares for the soft-L1 loss; each
     step solves the normal equations directly (``_solve``). Written here because scipy's
@@ -103,14 +132,23 @@ def _levenberg_marquardt(z0, lengths0, dirs, pairs, which, sigma_acc, iterations
         shape=(len(acc_rows), n + len(lengths0)),
     )
     prior_j = sp.hstack([sp.identity(n) / SIGMA_PRIOR_M, sp.csr_matrix((n, len(lengths0)))]).tocsr()
+    height_j = sp.csr_matrix((0, n + len(lengths0)))
+    if height is not None:
+        height_j = sp.csr_matrix(np.concatenate([np.zeros(n), height[0] / SIGMA_HEIGHT_M])[None])
 
     def parts(x):
         z, lengths = x[:n].reshape(frames, markers), x[n:]
         points = z[..., None] * dirs
         diff = points[:, pairs[:, 0]] - points[:, pairs[:, 1]]
         d = np.linalg.norm(diff, axis=-1)
+        stature = [] if height is None else [(height[0] @ lengths - height[1]) / SIGMA_HEIGHT_M]
         r = np.concatenate(
-            [((d - lengths[which][None]) / SIGMA_BONE_M).ravel(), ((z - z0) / SIGMA_PRIOR_M).ravel(), smooth @ x]
+            [
+                ((d - lengths[which][None]) / SIGMA_BONE_M).ravel(),
+                ((z - z0) / SIGMA_PRIOR_M).ravel(),
+                smooth @ x,
+                stature,
+            ]
         )
         return r, diff, d
 
@@ -131,7 +169,7 @@ def _levenberg_marquardt(z0, lengths0, dirs, pairs, which, sigma_acc, iterations
             ),
             shape=(len(rows_b), n + len(lengths0)),
         )
-        J = sp.vstack([bone_j, prior_j, smooth]).tocsr()
+        J = sp.vstack([bone_j, prior_j, smooth, height_j]).tocsr()
         w = 1.0 / np.sqrt(1.0 + (r / PRIOR_OUTLIER) ** 2)  # IRLS weights of the soft-L1 loss
         JtW = J.T.multiply(w).tocsr()
         H, g = (JtW @ J).tocsc(), JtW @ r

@@ -38,8 +38,11 @@ def load_recording(refined_parquet: str, markerset_path: str) -> Recording:
     return Recording(observed, refined, read_rays(table), meta, ms, index, float(meta["fps"]))
 
 
-def estimates(rec: Recording, savgol_window_s: float | None = 0.25) -> dict[str, np.ndarray]:
-    """method → (F, M, 3); Savitzky–Golay left out when savgol_window_s is None."""
+def estimates(
+    rec: Recording, savgol_window_s: float | None = 0.25, height_m: float | None = None
+) -> dict[str, np.ndarray]:
+    """method → (F, M, 3); Savitzky–Golay left out when savgol_window_s is None; ``height_m``:
+    the subject's stature for the bone fit (config subjects), None = lengths from the clip alone."""
     out = {"raw": rec.observed, "butterworth_6hz": butterworth_depth(rec.observed, rec.fps)}
     if savgol_window_s is not None:
         out["savitzky_golay"] = savgol_depth(rec.observed, rec.fps, savgol_window_s)
@@ -47,5 +50,6 @@ def estimates(rec: Recording, savgol_window_s: float | None = 0.25) -> dict[str,
     if rec.rays is not None:
         out["rays"] = on_rays(rec.observed, *rec.rays)
         ms = rec.markerset
-        out["bone_fit"] = bone_fit(on_rays(rec.refined, *rec.rays), rec.rays[0], ms.segments, ms.names, rec.fps)[0]
+        prior = on_rays(rec.refined, *rec.rays)
+        out["bone_fit"] = bone_fit(prior, rec.rays[0], ms.segments, ms.names, rec.fps, height_m)[0]
     return out

@@ -180,11 +180,15 @@ def realval_summary(
     out_json: str,
     out_html: str,
     compare: dict[str, dict[str, dict]] | None = None,
+    fit_pairs: list[str] | None = None,
 ) -> dict:
     """The realval target: every evaluated pair's scores (from its recording report's JSON) and
     every person's reference QC → one JSON and one self-contained HTML page. ``compare``:
     source subset → pair (recording name) → its ``score_refined`` metrics, for the same model
-    trained on those sources only; shown as "refined (<subset> only)" beside the others."""
+    trained on those sources only; shown as "refined (<subset> only)" beside the others.
+    ``fit_pairs``: globs of the pairs the error model is fitted on (config
+    error_model_fit_pairs); the others get a summary of their own, "held out"."""
+    from depthrefine.evaluation.error_model_report import is_fit_pair
     from depthrefine.evaluation.report import html_page
     from depthrefine.io import atomic_write_text
 
@@ -214,6 +218,7 @@ def realval_summary(
                 "session": pair["session"],
                 "camera": pair["camera"],
                 "person": pair["person"],
+                "held_out": not is_fit_pair(r["recording"], fit_pairs or []),
                 "frames": ref["frames"],
                 "estimates": estimates,
                 "reference": ref["reference"],
@@ -223,6 +228,8 @@ def realval_summary(
     result = {
         "pairs": pairs,
         "summary": summarise(pairs) if pairs else {},
+        "summary_held_out": summarise(held) if (held := [p for p in pairs if p["held_out"]]) else {},
+        "fit_pairs": list(fit_pairs or []),
         "joint_angles": summarise_angles(pairs),
         "reference_qc": qc,
         "not_evaluated": skipped,
@@ -283,6 +290,16 @@ def _angles_table(summary: dict, pairs: list[dict]) -> str:
     )
 
 
+def _mean_rows(summary: dict, keys: list[str]) -> str:
+    """Table rows, one per metric: mean ± sd of each estimate."""
+    return "".join(
+        f"<tr><th>{html.escape(label)}</th>"
+        + "".join(f"<td>{_fmt(summary[k][m]['mean'])} ± {_fmt(summary[k][m]['sd'])}</td>" for k in keys)
+        + "</tr>"
+        for m, label in METRICS.items()
+    )
+
+
 def _body(result: dict) -> str:
     esc = html.escape
     parts = [
@@ -295,16 +312,18 @@ def _body(result: dict) -> str:
     if result["pairs"]:
         keys = list(result["summary"])
         head = "".join(f"<th>{esc(_label(k))}</th>" for k in keys)
-        rows = ""
-        for m, label in METRICS.items():
-            cells = ""
-            for k in keys:
-                s = result["summary"][k][m]
-                cells += f"<td>{_fmt(s['mean'])} ± {_fmt(s['sd'])}</td>"
-            rows += f"<tr><th>{esc(label)}</th>{cells}</tr>"
         parts.append(
-            f"<h2>Mean ± sd over {len(result['pairs'])} pairs</h2><table><tr><th></th>{head}</tr>{rows}</table>"
+            f"<h2>Mean ± sd over {len(result['pairs'])} pairs</h2>"
+            f"<table><tr><th></th>{head}</tr>{_mean_rows(result['summary'], keys)}</table>"
         )
+        held = [p for p in result["pairs"] if p["held_out"]]
+        if held:
+            parts.append(
+                f"<h2>Held out: mean ± sd over the {len(held)} pairs the error model was not fitted on</h2>"
+                f"<p>Fitted on pairs matching {esc(', '.join(result['fit_pairs']) or 'none')} "
+                "(config error_model_fit_pairs).</p>"
+                f"<table id='held-out'><tr><th></th>{head}</tr>{_mean_rows(result['summary_held_out'], keys)}</table>"
+            )
         head = "".join(f"<th>{esc(_label(k))}<br>depth / MPJPE / jitter / bone CV</th>" for k in keys)
         rows = ""
         for p in result["pairs"]:
@@ -315,9 +334,11 @@ def _body(result: dict) -> str:
                 for k in keys
             )
             who = "".join(f"<td>{esc(str(p[k]))}</td>" for k in ("session", "camera", "person", "frames"))
+            who += f"<td>{'held out' if p['held_out'] else 'fitting'}</td>"
             rows += f"<tr>{who}{cells}</tr>"
         parts.append(
             "<h2>Per pair</h2><table><tr><th>session</th><th>camera</th><th>person</th><th>frames</th>"
+            "<th>error model</th>"
             f"{head}</tr>{rows}</table>"
         )
         parts.append(_angles_table(result["joint_angles"], result["pairs"]))

@@ -12,6 +12,10 @@ axis, so z is the depth. The error model per clip variant, with level σ = ``noi
   mirrored for 0.2–1 s (smoothly blended in and out);
 * image-plane (x, y) noise: small, half drift and half jitter.
 
+That is ``error_model: synthetic``. ``error_model: fitted`` replaces the depth errors (drift,
+jitter, flips) by the monocular error model fitted to real residuals (markers/monocular.py,
+parameters in ``monocular``); camera and image-plane noise stay.
+
 Everything is drawn from a generator seeded by (seed, clip id, variant), so the same inputs
 give identical numbers.
 """
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import butter, sosfiltfilt, sosfreqz
 
+from depthrefine.markers.monocular import MonocularErrors, depth_errors
 from depthrefine.mocap.anatomy import NOISE_ORDER
 from depthrefine.settings import checked_fields
 
@@ -49,11 +54,16 @@ class CorruptionConfig:
     flip_duration_s: tuple[float, float]
     image_noise_mm: float
     variants: int
+    error_model: str  # synthetic | fitted
+    monocular: MonocularErrors  # the fitted model's parameters (error_model: fitted)
 
     @classmethod
     def from_dict(cls, d: dict) -> CorruptionConfig:
         """Every field required, unknown keys refused; lists become tuples."""
         kw = checked_fields(cls, {k: v for k, v in d.items() if k != "flip_limbs"}, "corruption")
+        if kw["error_model"] not in ("synthetic", "fitted"):
+            raise ValueError(f"corruption.error_model: {kw['error_model']!r} is not synthetic or fitted")
+        kw["monocular"] = MonocularErrors.from_dict(kw["monocular"])
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in kw.items()})
 
 
@@ -127,6 +137,12 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], fps: float, 
     return smooth / gain
 
 
+def _image_noise(rng: np.random.Generator, n: int, m: int, fps: float, cfg: CorruptionConfig) -> np.ndarray:
+    """(n, m, 2) x, y noise in the image plane: half drift, half jitter, σ = image_noise_mm."""
+    smooth = _smooth_noise(rng, (n, m * 2), fps, cfg.drift_cutoff_hz)
+    return (cfg.image_noise_mm / 1000.0 * np.sqrt(0.5) * (smooth + rng.standard_normal((n, m * 2)))).reshape(n, m, 2)
+
+
 def distal_gains(world: np.ndarray, pelvis: tuple[int, int], lo: float, hi: float) -> np.ndarray:
     centre = 0.5 * (world[:, pelvis[0]] + world[:, pelvis[1]])
     dist = np.median(np.linalg.norm(world - centre[:, None], axis=2), axis=0)
@@ -162,17 +178,29 @@ def corrupt(
     pelvis: tuple[int, int],
     groups: list[str],
     limbs: list[list[int]],
+    whole_limbs: list | None = None,
 ) -> dict:
     """One corrupted variant of a clip. ``world`` (F, M, 3) metres, Y up.
 
     ``groups`` names each marker's rigid body (segment-correlated drift); ``limbs`` lists
-    marker index sets that may flip front/back, proximal marker chosen automatically.
-    Returns camera-frame ``true`` and ``observed`` (F, M, 3), the camera, σ and flip mask.
+    marker index sets that may flip front/back, proximal marker chosen automatically;
+    ``whole_limbs`` the legs and arms of the fitted model (``monocular.whole_limbs``).
+    Returns camera-frame ``true`` and ``observed`` (F, M, 3), the camera, σ (the depth
+    error's RMS for the fitted model) and flip mask.
     """
     rng = clip_rng(seed, clip, variant)
     n, m, _ = world.shape
     camera = place_camera(world, pelvis, rng, cfg)
     true = camera.to_camera(world)
+    if cfg.error_model == "fitted":
+        error = depth_errors(
+            true, fps, rng, cfg.monocular, up=camera.rotation @ UP, pelvis=pelvis, limbs=whole_limbs or []
+        )["total"]
+        observed = true.copy()
+        observed[:, :, :2] += _image_noise(rng, n, m, fps, cfg)
+        observed[:, :, 2] += error
+        rms_mm = float(np.sqrt(np.mean(error**2)) * 1000)
+        return {"true": true, "observed": observed, "camera": camera, "noise_mm": rms_mm, "flipped": np.zeros(n, bool)}
     sigma_mm = float(rng.uniform(*cfg.noise_mm))
     sigma = sigma_mm / 1000.0
     gain = distal_gains(world, pelvis, *cfg.distal_gain)
@@ -203,13 +231,7 @@ def corrupt(
     jitter = rng.standard_normal((n, m))
     depth_error = sigma * gain * (np.sqrt(cfg.drift_share) * drift + np.sqrt(1.0 - cfg.drift_share) * jitter)
 
-    xy_sigma = cfg.image_noise_mm / 1000.0
-    xy_error = (
-        xy_sigma
-        * np.sqrt(0.5)
-        * (_smooth_noise(rng, (n, m * 2), fps, cfg.drift_cutoff_hz) + rng.standard_normal((n, m * 2))).reshape(n, m, 2)
-    )
-
+    xy_error = _image_noise(rng, n, m, fps, cfg)
     observed = np.empty_like(true)
     observed[:, :, :2] = true[:, :, :2] + xy_error
     observed[:, :, 2] = depth + depth_error

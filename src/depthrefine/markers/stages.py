@@ -16,6 +16,7 @@ from depthrefine import tables
 from depthrefine.io import atomic_write_text
 from depthrefine.markers.corruption import CorruptionConfig, corrupt
 from depthrefine.markers.markersets import joints_to_markers, load_markerset
+from depthrefine.markers.monocular import whole_limbs
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +82,18 @@ def corruption_stage(
     groups = json.loads(meta["marker_groups"])
     pelvis_names = json.loads(meta["pelvis_markers"])
     pelvis = (markers.index(pelvis_names["left"]), markers.index(pelvis_names["right"]))
-    limbs = limb_markers(groups, json.loads(meta["segment_parents"]), corruption["flip_limbs"])
+    parents = json.loads(meta["segment_parents"])
+    limbs = limb_markers(groups, parents, corruption["flip_limbs"])
+    limbs_fitted = whole_limbs(groups, parents)
     cfg = CorruptionConfig.from_dict(corruption)
     n = world.shape[0]
     batches = []
     for v in range(cfg.variants):
         clip = f"{trial}#v{v}"
-        out = corrupt(world, fps, clip=clip, variant=v, seed=seed, cfg=cfg, pelvis=pelvis, groups=groups, limbs=limbs)
+        out = corrupt(
+            world, fps, clip=clip, variant=v, seed=seed, cfg=cfg, pelvis=pelvis, groups=groups, limbs=limbs,
+            whole_limbs=limbs_fitted,
+        )  # fmt: skip
         cam = out["camera"]
         batches.append(
             {
