@@ -41,6 +41,7 @@ def facing_mean_frames(clip, tolerance_deg=20.0):
 
 
 def run(clip, variant=0, seed=7, **cfg):
+    cfg.setdefault("error_model", "synthetic")  # the model these tests define (fitted: test_monocular.py)
     return corrupt(
         clip["world"],
         60.0,

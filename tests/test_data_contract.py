@@ -108,5 +108,7 @@ def test_documented_units_axes_and_rates(built):
     assert "**0.056444 m**" in DOC and "x right, y down, z forward" in DOC
     assert np.all(true[:, :, 2] > 1.0)  # z is depth in front of the camera, metres
     noise = np.array(table.column("noise_mm").to_pylist())
-    assert noise.min() >= 30 and noise.max() <= 80  # documented default range, millimetres
+    synthetic = np.array(table.column("variant").to_pylist()) % 2 == 0  # error_model: mixed (the default)
+    assert noise[synthetic].min() >= 30 and noise[synthetic].max() <= 80  # documented default range, millimetres
+    assert 20 < noise[~synthetic].min() < 300  # the fitted model's drawn RMS
     assert pq.ParquetFile(built / "s.parquet").metadata.num_row_groups == 2  # one per clip variant

@@ -136,7 +136,14 @@ def test_fitted_corruption_changes_depth_only_and_is_seeded(walk):
     assert np.allclose(a["observed"][..., :2], a["true"][..., :2])
     err = a["observed"][..., 2] - a["true"][..., 2]
     assert 0.02 < np.sqrt(np.mean(err**2)) < 0.3 and a["noise_mm"] == pytest.approx(np.sqrt(np.mean(err**2)) * 1000)
-    with pytest.raises(ValueError, match="not synthetic or fitted"):
+    mixed = CorruptionConfig.from_dict(config_section("corruption", {"error_model": "mixed", "image_noise_mm": 0.0}))
+    odd = corrupt(world, FPS, whole_limbs=walk["limbs"], **(kwargs | {"cfg": mixed, "variant": 1}))
+    even = corrupt(world, FPS, whole_limbs=walk["limbs"], **(kwargs | {"cfg": mixed, "variant": 0}))
+    fitted_odd = corrupt(world, FPS, whole_limbs=walk["limbs"], **(kwargs | {"variant": 1}))
+    assert np.array_equal(odd["observed"], fitted_odd["observed"])
+    synthetic = CorruptionConfig.from_dict(config_section("corruption", {"image_noise_mm": 0.0}))
+    assert np.array_equal(even["observed"], corrupt(world, FPS, **(kwargs | {"cfg": synthetic}))["observed"])
+    with pytest.raises(ValueError, match="is not one of synthetic, fitted, mixed"):
         CorruptionConfig.from_dict(config_section("corruption", {"error_model": "real"}))
 
 

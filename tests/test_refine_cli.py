@@ -240,3 +240,42 @@ def test_input_at_another_rate_is_refined_at_the_models_rate(test_clip):
         return np.abs(out[inner, :, 2] - butterworth_depth(slow, 30.0, hz)[inner, :, 2]).mean()
 
     assert off(6.0) < 0.3 * off(12.0), (off(6.0), off(12.0))
+
+
+def test_a_model_trained_on_rays_refines_a_video_on_its_rays(tmp_path, tiny_model, test_clip):
+    """A checkpoint marked ``input: rays`` (trained on a virtual camera's captures) gets a
+    recording's markers put on their rays first, and gives them back on their rays."""
+    import torch
+
+    from depthrefine.capture.rays import on_rays
+    from depthrefine.capture.recording import refine_markers
+    from depthrefine.tables import read_observations, write_observations
+
+    clip, markers, _ = test_clip
+    true = clip.true.astype(np.float64)
+    rays = true[..., :2] / true[..., 2:]
+    observed = clip.observed.astype(np.float64)  # x, y off the rays, as raw BlazePose is
+    ckpt = torch.load(tiny_model, weights_only=False)
+    ckpt["config"]["input"] = "rays"
+    on_rays_model = tmp_path / "rays.pt"
+    torch.save(ckpt, on_rays_model)
+    recording = tmp_path / "rec.parquet"
+    write_observations(
+        recording,
+        observed,
+        clip_id="rec",
+        source="rec",
+        fps=60.0,
+        markers=markers,
+        segments=[],
+        markerset_name="opencap",
+        filled=np.zeros(len(observed), bool),
+        image=np.concatenate([rays, np.ones(rays.shape[:2] + (1,))], axis=-1),
+    )
+    refine_markers(str(recording), str(on_rays_model), str(tmp_path / "out.parquet"), str(tmp_path / "out.trc"))
+    _, refined, _, _ = read_observations(tmp_path / "out.parquet")
+    assert np.allclose(refined[..., :2] / refined[..., 2:], rays, atol=1e-5)  # back on the rays
+    loaded = load_model(tiny_model)
+    expected = refine_sequence(loaded, on_rays(observed, rays).astype(np.float32), fps=60.0)
+    assert np.allclose(refined[..., 2], expected[..., 2], atol=1e-4)  # the model saw the capture on rays
+    assert load_model(on_rays_model).on_rays and not loaded.on_rays

@@ -178,6 +178,8 @@ def test_rerun_plans(run):
         ("sources:\n  cmu:\n    include: '*.bvh'\n", r"'\*\.bvh' is not of type 'array'"),
         ("sources:\n  cmu:\n    unit: 0.01\n", r"Additional properties are not allowed \('unit' was unexpected\)"),
         ("cmu:\n  include: ['*.bvh']\n", r"config cmu: moved to sources\.cmu"),
+        ("joint_angles:\n  subjects: {joey: {height_m: 1.8}}\n", r"config joint_angles\.subjects: moved to subjects"),
+        ("corruption:\n  error_model: real\n", r"'real' is not one of \['synthetic', 'fitted', 'mixed'\]"),
         ("realval_compare_sources: [[cmu, vicon]]\n", r"\['vicon'\] are not enabled sources"),
         (
             "corruptoin:\n  noise_mm: [10, 20]\n",

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
+from depthrefine.capture.rays import on_rays
 from depthrefine.capture.sequence import Cleaned, fill_gaps, resample, resample_mask
 from depthrefine.capture.trc import Trc, read_trc, write_trc
 from depthrefine.errors import DataError
 from depthrefine.markers.markersets import MarkerSet, load_markerset
-from depthrefine.tables import read_observations, write_observations
+from depthrefine.tables import read_observations, read_rays, write_observations
 
 log = logging.getLogger(__name__)
 
@@ -352,7 +353,15 @@ def refine_markers(
         )
     source = meta.get("source", markers_parquet)
     fps = float(meta["fps"])
-    refined, _ = refine_with_gaps(loaded, observed, fps, gap_fill_s=0.0, source=source)  # gaps filled upstream
+    rays = read_rays(table)
+    model_input = observed
+    if loaded.on_rays and rays is not None:
+        model_input = on_rays(observed, *rays)  # as the model was trained (a virtual camera's capture)
+    elif loaded.on_rays:
+        log.warning("%s: the model was trained on captures on camera rays; this recording has none", source)
+    refined, _ = refine_with_gaps(loaded, model_input, fps, gap_fill_s=0.0, source=source)  # gaps filled upstream
+    if loaded.on_rays and rays is not None:
+        refined = on_rays_at_depth(refined, rays[0])
     info = json.loads(meta.get("capture", "{}")) | {"model": model_path}
     write_observations(
         out_parquet,
@@ -371,9 +380,14 @@ def refine_markers(
     write_trc_camera(out_trc, refined, markers, fps)
 
 
+def on_rays_at_depth(xyz: np.ndarray, rays: np.ndarray) -> np.ndarray:
+    """Markers (F, M, 3) moved onto their rays (F, M, 2) at their own depth (x, y = ray · z);
+    a marker without a ray stays."""
+    placed = np.concatenate([rays * xyz[..., 2:], xyz[..., 2:]], axis=-1)
+    return np.where(np.isfinite(rays).all(axis=-1)[..., None], placed, xyz).astype(xyz.dtype)
+
+
 def _image_columns(table) -> np.ndarray | None:
     """The rays and visibility of an observations table as (F, M, 3), carried along."""
-    from depthrefine.tables import read_rays
-
     image = read_rays(table)
     return None if image is None else np.concatenate([image[0], image[1][..., None]], axis=-1)

@@ -14,7 +14,12 @@ axis, so z is the depth. The error model per clip variant, with level σ = ``noi
 
 That is ``error_model: synthetic``. ``error_model: fitted`` replaces the depth errors (drift,
 jitter, flips) by the monocular error model fitted to real residuals (markers/monocular.py,
-parameters in ``monocular``); camera and image-plane noise stay.
+parameters in ``monocular``); camera and image-plane noise stay. ``mixed``: the odd variants
+of every clip fitted, the even ones synthetic.
+
+``camera: orbit`` is the camera above (azimuth, elevation, distance); ``camera: virtual`` a
+phone or webcam all round the subject whose 2D detections (noise, outliers, drops, left/right
+swaps) give the rays the estimate is put on, as a video's capture is (markers/virtual_camera.py).
 
 Everything is drawn from a generator seeded by (seed, clip id, variant), so the same inputs
 give identical numbers.
@@ -28,11 +33,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import butter, sosfiltfilt, sosfreqz
 
+from depthrefine.capture.rays import project
 from depthrefine.markers.monocular import MonocularErrors, depth_errors
+from depthrefine.markers.virtual_camera import VirtualCameraConfig, capture_on_rays, detected_pixels, place_phone
 from depthrefine.mocap.anatomy import NOISE_ORDER
 from depthrefine.settings import checked_fields
 
 UP = np.array([0.0, 1.0, 0.0])  # world up of the CMU BVH data
+ERROR_MODELS = ("synthetic", "fitted", "mixed")
 
 
 @dataclass(frozen=True)
@@ -54,16 +62,21 @@ class CorruptionConfig:
     flip_duration_s: tuple[float, float]
     image_noise_mm: float
     variants: int
-    error_model: str  # synthetic | fitted
+    error_model: str  # ERROR_MODELS
     monocular: MonocularErrors  # the fitted model's parameters (error_model: fitted)
+    camera: str  # orbit (place_camera) | virtual (virtual_camera.place_phone, the capture on rays)
+    virtual_camera: VirtualCameraConfig
 
     @classmethod
     def from_dict(cls, d: dict) -> CorruptionConfig:
         """Every field required, unknown keys refused; lists become tuples."""
         kw = checked_fields(cls, {k: v for k, v in d.items() if k != "flip_limbs"}, "corruption")
-        if kw["error_model"] not in ("synthetic", "fitted"):
-            raise ValueError(f"corruption.error_model: {kw['error_model']!r} is not synthetic or fitted")
+        if kw["error_model"] not in ERROR_MODELS:
+            raise ValueError(f"corruption.error_model: {kw['error_model']!r} is not one of {', '.join(ERROR_MODELS)}")
+        if kw["camera"] not in ("orbit", "virtual"):
+            raise ValueError(f"corruption.camera: {kw['camera']!r} is not orbit or virtual")
         kw["monocular"] = MonocularErrors.from_dict(kw["monocular"])
+        kw["virtual_camera"] = VirtualCameraConfig.from_dict(kw["virtual_camera"])
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in kw.items()})
 
 
@@ -179,28 +192,48 @@ def corrupt(
     groups: list[str],
     limbs: list[list[int]],
     whole_limbs: list | None = None,
+    mirror: np.ndarray | None = None,
 ) -> dict:
     """One corrupted variant of a clip. ``world`` (F, M, 3) metres, Y up.
 
     ``groups`` names each marker's rigid body (segment-correlated drift); ``limbs`` lists
     marker index sets that may flip front/back, proximal marker chosen automatically;
     ``whole_limbs`` the legs and arms of the fitted model (``monocular.whole_limbs``).
-    Returns camera-frame ``true`` and ``observed`` (F, M, 3), the camera, σ (the depth
-    error's RMS for the fitted model) and flip mask.
+    ``mirror``: each marker's left/right partner (``virtual_camera.mirror_index``), for the
+    virtual camera's label swaps. Returns camera-frame ``true`` and ``observed`` (F, M, 3),
+    the camera, σ (the depth error's RMS for the fitted model) and flip mask; with
+    ``camera: virtual`` also the detector's ``rays`` and its swapped / outliers / dropped masks.
     """
     rng = clip_rng(seed, clip, variant)
     n, m, _ = world.shape
-    camera = place_camera(world, pelvis, rng, cfg)
+    if cfg.camera == "virtual":
+        forward = facing_direction(world[:, pelvis[0]], world[:, pelvis[1]])
+        camera = place_phone(world, pelvis, forward, rng, cfg.virtual_camera)
+    else:
+        camera = place_camera(world, pelvis, rng, cfg)
     true = camera.to_camera(world)
-    if cfg.error_model == "fitted":
+    if cfg.error_model == "fitted" or (cfg.error_model == "mixed" and variant % 2 == 1):
         error = depth_errors(
             true, fps, rng, cfg.monocular, up=camera.rotation @ UP, pelvis=pelvis, limbs=whole_limbs or []
         )["total"]
-        observed = true.copy()
-        observed[:, :, :2] += _image_noise(rng, n, m, fps, cfg)
-        observed[:, :, 2] += error
-        rms_mm = float(np.sqrt(np.mean(error**2)) * 1000)
-        return {"true": true, "observed": observed, "camera": camera, "noise_mm": rms_mm, "flipped": np.zeros(n, bool)}
+        estimate = true.copy()
+        estimate[:, :, :2] += _image_noise(rng, n, m, fps, cfg)
+        estimate[:, :, 2] += error
+        noise_mm, flipped = float(np.sqrt(np.mean(error**2)) * 1000), np.zeros(n, bool)
+    else:
+        estimate, noise_mm, flipped = _synthetic_estimate(true, world, fps, rng, cfg, pelvis, groups, limbs)
+    out = {"true": true, "observed": estimate, "camera": camera, "noise_mm": noise_mm, "flipped": flipped}
+    if cfg.camera == "virtual":
+        mirror = np.arange(m) if mirror is None else mirror
+        detected, masks = detected_pixels(project(true, camera.K), mirror, fps, rng, cfg.virtual_camera)
+        out["observed"], out["rays"] = capture_on_rays(estimate, detected, camera.K, masks["dropped"])
+        out.update(masks)
+    return out
+
+
+def _synthetic_estimate(true, world, fps, rng, cfg: CorruptionConfig, pelvis, groups, limbs):
+    """The drift, jitter and flip model (module docstring): (estimate (F, M, 3), σ mm, flip mask)."""
+    n, m, _ = true.shape
     sigma_mm = float(rng.uniform(*cfg.noise_mm))
     sigma = sigma_mm / 1000.0
     gain = distal_gains(world, pelvis, *cfg.distal_gain)
@@ -235,4 +268,4 @@ def corrupt(
     observed = np.empty_like(true)
     observed[:, :, :2] = true[:, :, :2] + xy_error
     observed[:, :, 2] = depth + depth_error
-    return {"true": true, "observed": observed, "camera": camera, "noise_mm": sigma_mm, "flipped": flipped}
+    return observed, sigma_mm, flipped

@@ -17,6 +17,7 @@ from depthrefine.io import atomic_write_text
 from depthrefine.markers.corruption import CorruptionConfig, corrupt
 from depthrefine.markers.markersets import joints_to_markers, load_markerset
 from depthrefine.markers.monocular import whole_limbs
+from depthrefine.markers.virtual_camera import mirror_index
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ def corruption_stage(
     parents = json.loads(meta["segment_parents"])
     limbs = limb_markers(groups, parents, corruption["flip_limbs"])
     limbs_fitted = whole_limbs(groups, parents)
+    mirror = mirror_index(markers)
     cfg = CorruptionConfig.from_dict(corruption)
     n = world.shape[0]
     batches = []
@@ -92,7 +94,7 @@ def corruption_stage(
         clip = f"{trial}#v{v}"
         out = corrupt(
             world, fps, clip=clip, variant=v, seed=seed, cfg=cfg, pelvis=pelvis, groups=groups, limbs=limbs,
-            whole_limbs=limbs_fitted,
+            whole_limbs=limbs_fitted, mirror=mirror,
         )  # fmt: skip
         cam = out["camera"]
         batches.append(

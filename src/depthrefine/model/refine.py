@@ -28,6 +28,7 @@ class LoadedModel:
     lowpass_hz: float | None = None  # the model's fixed input front end
     aliases: dict[str, str] = field(default_factory=dict)  # other marker names a file may use
     markerset: str = ""
+    on_rays: bool = False  # trained on captures on camera rays (corruption.camera: virtual)
 
     @property
     def markers(self) -> list[str]:
@@ -66,6 +67,7 @@ def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
         lowpass_hz=cfg.input_lowpass_hz,
         aliases=_aliases(ckpt["config"]),
         markerset=str(ckpt["config"].get("markerset", "")),
+        on_rays=ckpt["config"].get("input") == "rays",
     )
 
 

@@ -190,6 +190,9 @@ def run_config(
         "aliases": dict(markerset.aliases or {}),  # so the refine CLI reads what the workflow reads
         "index": index.to_dict(),
         "fps": float(manifest["fps"]),
+        # Trained on a virtual camera's capture on rays (corruption.camera: virtual): a video is
+        # then put on its rays before it is refined, as the training input was.
+        "input": "rays" if manifest.get("config", {}).get("corruption", {}).get("camera") == "virtual" else "camera",
         "data": data,
         "source_weights": dict(sorted((source_weights or {}).items())),
         "snapshot": config_snapshot or {},
