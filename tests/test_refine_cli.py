@@ -249,7 +249,7 @@ def test_a_model_trained_on_rays_refines_a_video_on_its_rays(tmp_path, tiny_mode
 
     from depthrefine.capture.rays import on_rays
     from depthrefine.capture.recording import refine_markers
-    from depthrefine.tables import read_observations, write_observations
+    from depthrefine.tables import read_learned, read_observations, write_observations
 
     clip, markers, _ = test_clip
     true = clip.true.astype(np.float64)
@@ -273,9 +273,12 @@ def test_a_model_trained_on_rays_refines_a_video_on_its_rays(tmp_path, tiny_mode
         image=np.concatenate([rays, np.ones(rays.shape[:2] + (1,))], axis=-1),
     )
     refine_markers(str(recording), str(on_rays_model), str(tmp_path / "out.parquet"), str(tmp_path / "out.trc"))
-    _, refined, _, _ = read_observations(tmp_path / "out.parquet")
-    assert np.allclose(refined[..., :2] / refined[..., 2:], rays, atol=1e-5)  # back on the rays
+    _, final, table, meta = read_observations(tmp_path / "out.parquet")
+    learned = read_learned(table)
+    for xyz in (learned, final):  # the refiner's output and the bone fit's: on the rays
+        assert np.allclose(xyz[..., :2] / xyz[..., 2:], rays, atol=1e-5)
     loaded = load_model(tiny_model)
     expected = refine_sequence(loaded, on_rays(observed, rays).astype(np.float32), fps=60.0)
-    assert np.allclose(refined[..., 2], expected[..., 2], atol=1e-4)  # the model saw the capture on rays
+    assert np.allclose(learned[..., 2], expected[..., 2], atol=1e-4)  # the model saw the capture on rays
+    assert json.loads(meta["capture"])["bone_fit"]["height_m"] is None
     assert load_model(on_rays_model).on_rays and not loaded.on_rays

@@ -156,9 +156,12 @@ def write_observations(
     refined: np.ndarray | None = None,
     extra: dict | None = None,
     image: np.ndarray | None = None,
+    learned: np.ndarray | None = None,
 ) -> None:
     """``image``: (F, M, 3) per marker its camera ray (normalised image x, y: x/z, y/z) and the
-    detector's visibility, for markers from a video (``depthrefine.capture.rays``)."""
+    detector's visibility, for markers from a video (``depthrefine.capture.rays``);
+    ``refined``: the chain's final output; ``learned``: the refiner's own, when a bone fit
+    followed it."""
     n = observed.shape[0]
     null = pa.nulls(n, pa.float32())
     columns = {
@@ -173,6 +176,8 @@ def write_observations(
     }
     if refined is not None:
         columns["refined_xyz"] = fixed_list(refined)
+    if learned is not None:
+        columns["learned_xyz"] = fixed_list(learned)
     columns["filled"] = pa.array(np.asarray(filled, dtype=bool))
     if image is not None:
         columns["ray_xy"] = pa.FixedSizeListArray.from_arrays(
@@ -199,6 +204,11 @@ def read_observations(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, 
     meta = table_metadata(table.schema)
     refined = column_xyz(table, "refined_xyz").astype(np.float64) if "refined_xyz" in table.column_names else None
     return column_xyz(table, "observed_xyz").astype(np.float64), refined, table, meta
+
+
+def read_learned(table: pa.Table) -> np.ndarray | None:
+    """The refiner's own output (before the bone fit) of a refined video, else None."""
+    return column_xyz(table, "learned_xyz").astype(np.float64) if "learned_xyz" in table.column_names else None
 
 
 def read_rays(table: pa.Table) -> tuple[np.ndarray, np.ndarray] | None:

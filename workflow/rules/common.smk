@@ -378,7 +378,6 @@ def recording_report_inputs(wildcards):
             "evaluation/angles_report.py",
             "angles/catalogue.py",
             "capture/rays.py",
-            "capture/bonefit.py",
         ),
     }
     if PAIR_SEPARATOR in wildcards.video:
@@ -394,7 +393,7 @@ def joint_angles_inputs(wildcards):
     inputs = {
         "refined": f"results/refined/{wildcards.video}.parquet",
         "markerset": recording_markerset_file(wildcards),
-        "code": package_code("angles", "evaluation/estimates.py", "capture/rays.py", "capture/bonefit.py"),
+        "code": package_code("angles", "evaluation/estimates.py", "capture/rays.py"),
         "setup": package_code("angles/opensim_setup/*"),
     }
     if PAIR_SEPARATOR in wildcards.video:

@@ -82,7 +82,7 @@ use rule refine_recording as refine_recording_on_sources with:
     input:
         markers="results/markers/{video}.parquet",
         model=subset_model,
-        code=package_code("capture/recording.py", "capture/rays.py", "model/refine.py"),
+        code=package_code("capture/recording.py", "capture/rays.py", "capture/bonefit.py", "model/refine.py"),
     output:
         parquet="results/refined/sources/{subset}/{video}.parquet",
         trc="results/refined/sources/{subset}/{video}.trc",

@@ -53,11 +53,13 @@ rule recording_markers:
 
 
 rule refine_recording:
-    """Raw markers → depth-refined markers with the model of their marker set."""
+    """Raw markers → depth-refined markers with the model of their marker set; for video, then
+    on their rays and fitted to the clip's bone lengths (the subject's height from config
+    subjects when given)."""
     input:
         markers="results/markers/{video}.parquet",
         model=recording_model,
-        code=package_code("capture/recording.py", "capture/rays.py", "model/refine.py"),
+        code=package_code("capture/recording.py", "capture/rays.py", "capture/bonefit.py", "model/refine.py"),
     output:
         parquet="results/refined/{video}.parquet",
         trc="results/refined/{video}.trc",
@@ -73,6 +75,7 @@ rule refine_recording:
         runtime=30,
     params:
         device=config["eval"]["device"],
+        subjects=config["subjects"],
     script:
         "../scripts/refine_recording.py"
 
@@ -102,7 +105,6 @@ rule recording_report:
         runtime=30,
     params:
         savgol_window_s=config["eval"]["savgol_window_s"],
-        subjects=config["subjects"],
     script:
         "../scripts/recording_report.py"
 

@@ -17,5 +17,4 @@ evaluate_recording(
     savgol_window_s=snakemake.params.savgol_window_s,
     reference_parquet=snakemake.input.get("reference"),
     angles_dir=snakemake.input.get("angles"),
-    subjects=snakemake.params.subjects,
 )

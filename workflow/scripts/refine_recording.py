@@ -7,6 +7,7 @@ import torch
 
 from depthrefine.capture.recording import refine_markers
 from depthrefine.logs import setup_logging
+from depthrefine.settings import subject_for
 
 setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
@@ -16,4 +17,5 @@ refine_markers(
     snakemake.output.parquet,
     snakemake.output.trc,
     device=snakemake.params.device,
+    height_m=subject_for(snakemake.wildcards.video, snakemake.params.subjects).get("height_m"),
 )

@@ -131,7 +131,7 @@ def recording_joint_angles(
 
     rec = load_recording(refined_parquet, markerset_path)
     subject = subject_for(name, subjects)
-    outputs = estimates(rec, savgol_window_s=None, height_m=subject.get("height_m"))
+    outputs = estimates(rec, savgol_window_s=None)
     captures = {key: outputs[method] for key, method in CAPTURES.items() if method in outputs}
     names = rec.index.names
     if reference_parquet:

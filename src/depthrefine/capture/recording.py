@@ -339,8 +339,19 @@ def refine_with_gaps(
 
 
 def refine_markers(
-    markers_parquet: str, model_path: str, out_parquet: str, out_trc: str, *, device: str = "cpu"
+    markers_parquet: str,
+    model_path: str,
+    out_parquet: str,
+    out_trc: str,
+    *,
+    device: str = "cpu",
+    height_m: float | None = None,
 ) -> None:
+    """The recording refined by the model; for a video (markers with camera rays) then put on
+    its rays and fitted to the clip's constant bone lengths (``height_m``: the subject's stated
+    height, config subjects): ``refined_xyz`` holds the chain's final output, ``learned_xyz``
+    the refiner's own (docs/data.md, "Observations")."""
+    from depthrefine.capture.bonefit import bone_fit
     from depthrefine.model.refine import load_model
 
     observed, _, table, meta = read_observations(markers_parquet)
@@ -362,7 +373,15 @@ def refine_markers(
     refined, _ = refine_with_gaps(loaded, model_input, fps, gap_fill_s=0.0, source=source)  # gaps filled upstream
     if loaded.on_rays and rays is not None:
         refined = on_rays_at_depth(refined, rays[0])
+    learned = None
     info = json.loads(meta.get("capture", "{}")) | {"model": model_path}
+    if rays is not None:
+        learned = refined
+        fitted, lengths = bone_fit(
+            on_rays(learned, *rays), rays[0], json.loads(meta["segments"]), markers, fps, height_m
+        )
+        refined = fitted.astype(np.float32)
+        info |= {"bone_fit": {"height_m": height_m, "lengths_m": lengths}}
     write_observations(
         out_parquet,
         observed,
@@ -376,6 +395,7 @@ def refine_markers(
         refined=refined,
         extra={"capture": info},
         image=_image_columns(table),
+        learned=learned,
     )
     write_trc_camera(out_trc, refined, markers, fps)
 

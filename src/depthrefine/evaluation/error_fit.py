@@ -6,17 +6,17 @@ Each pair's depth residual is taken apart in the model's order, every step on wh
 previous ones left:
 1. lag: the shift (−8 … 8 frames) that best correlates the raw's depth changes with the reference's;
 2. whole-body rotation: per frame, the angle about the vertical (the reference's trunk axis)
-   whose depth change best explains the residual (depth only, as the model draws it);
-3. body depth scale: the least-squares factor of the hip-relative depth;
-4. per limb: a front/back offset per frame growing from the root to the end, and one depth
-   scale about the root (linear least squares);
+   that takes the reference's trunk markers onto the raw ones (closed form); beyond ±90° the
+   raw trunk faces the other way (a left/right swap, counted and left out);
+3. body depth scale: the least-squares factor of the hip-relative depth (median and log sd);
+4. per limb: a front/back offset per frame growing from the root to the end (least squares);
 5. what is left, per marker: white jitter (from its second differences) and correlated noise.
 Amplitudes are root mean squares over the pairs (a per-clip angle's sign depends on where the
 camera is). The per-frame fits of steps 2 and 4 also absorb detection noise, and clips of
 0.6–1.3 s cannot show time scales of their own; so the within-clip parts' common keyframe
 interval, the white share of the marker noise and a level factor on the within-clip
 amplitudes are then chosen by simulation: the model drawn on the fitting pairs' reference
-motion, matched to the real residuals' spectrum and depth error (``match_spectrum``).
+motion, matched to the real residuals' spectrum, depth error and jitter (``match_spectrum``).
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ log = logging.getLogger(__name__)
 
 MAX_LAG_FRAMES = 8
 SIMULATIONS = 20  # synthetic draws per pair for the comparison
-# The within-clip parts' common keyframe interval and the white share of the marker noise are
-# chosen by simulation, matching the real residuals' spectrum (``match_spectrum``).
+# The within-clip parts' common keyframe interval, the white share of the marker noise and a
+# level on the within-clip amplitudes are chosen on this grid (``match_spectrum``).
 INTERVAL_GRID_S = (0.04, 0.06, 0.09, 0.13, 0.2, 0.35)
 WHITE_SHARE_GRID = (0.35, 0.5, 0.7, 0.85)
 LEVEL_GRID = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)

@@ -117,9 +117,10 @@ def score_refined(refined_parquet: str, reference_parquet: str, markerset_path: 
     from depthrefine.markers.index import MarkerIndex
     from depthrefine.markers.markersets import load_markerset
     from depthrefine.multiview.stages import read_reference_parquet
-    from depthrefine.tables import read_observations
+    from depthrefine.tables import read_learned, read_observations
 
-    _, refined, _, meta = read_observations(refined_parquet)
+    _, refined, table, meta = read_observations(refined_parquet)
+    refined = read_learned(table) if "learned_xyz" in table.column_names else refined  # the refiner's own
     if refined is None:
         raise ValueError(f"{refined_parquet}: no refined_xyz column")
     ms = load_markerset(markerset_path)

@@ -60,14 +60,10 @@ def evaluate_recording(
     savgol_window_s: float = 0.25,
     reference_parquet: str | None = None,
     angles_dir: str | None = None,
-    subjects: dict | None = None,
 ) -> dict:
-    from depthrefine.settings import subject_for
-
     rec = load_recording(refined_parquet, markerset_path)
     observed, ms, index, fps, meta = rec.observed, rec.markerset, rec.index, rec.fps, rec.meta
-    height_m = subject_for(name, subjects).get("height_m")
-    outputs = estimates(rec, savgol_window_s, height_m)
+    outputs = estimates(rec, savgol_window_s)
     metrics = {m: observed_metrics(xyz, index) for m, xyz in outputs.items()}
     table = {m: _rows(v) for m, v in metrics.items()}
     change = {k: (table["learned"][k] - v) / abs(v) * 100 if v else None for k, v in table["raw"].items()}
@@ -77,7 +73,6 @@ def evaluate_recording(
         "source": meta.get("source"),
         "markerset": ms.name,
         "fps": fps,
-        "bone_fit_height_m": height_m,
         "frames": int(observed.shape[0]),
         "duration_s": observed.shape[0] / fps,
         "capture": capture,
