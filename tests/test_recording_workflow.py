@@ -81,15 +81,20 @@ def test_marker_outputs_follow_the_observations_schema(run):
     workdir = run[0]
     raw = pq.read_table(workdir / "results/markers/walk-lab-cam01.parquet")
     refined = pq.read_table(workdir / "results/refined/walk-lab-cam01.parquet")
-    assert "true_xyz" not in refined.column_names and {"observed_xyz", "refined_xyz", "filled"} <= set(
+    assert "true_xyz" not in refined.column_names and {"observed_xyz", "refined_xyz", "learned_xyz", "filled"} <= set(
         refined.column_names
     )
     meta = {k.decode(): v.decode() for k, v in refined.schema.metadata.items()}
     assert meta["markerset"] == "blazepose" and meta["axes"].startswith("camera: x right, y down, z forward")
     obs = np.array(refined.column("observed_xyz").to_pylist()).reshape(refined.num_rows, 18, 3)
     ref = np.array(refined.column("refined_xyz").to_pylist()).reshape(refined.num_rows, 18, 3)
+    learned = np.array(refined.column("learned_xyz").to_pylist()).reshape(refined.num_rows, 18, 3)
     assert np.array_equal(obs, np.array(raw.column("observed_xyz").to_pylist()).reshape(raw.num_rows, 18, 3))
-    assert np.array_equal(obs[..., :2], ref[..., :2]) and not np.array_equal(obs[..., 2], ref[..., 2])
+    # the refiner changes depth only; the chain's output (the bone fit) is on the camera rays
+    assert np.array_equal(obs[..., :2], learned[..., :2]) and not np.array_equal(obs[..., 2], learned[..., 2])
+    ray_xy = np.array(refined.column("ray_xy").to_pylist()).reshape(refined.num_rows, 18, 2)
+    assert np.allclose(ref[..., :2] / ref[..., 2:], ray_xy, atol=1e-5)
+    assert json.loads(meta["capture"])["bone_fit"]["lengths_m"]["Hip–Knee"] > 0.2
     # the camera rays: every marker reprojects to its landmarks' pixel, the person 1.5–15 m away
     from depthrefine.capture.rays import on_rays
     from depthrefine.tables import read_rays
