@@ -163,18 +163,24 @@ def test_a_second_trainer_on_the_same_run_folder_is_refused(small_shards, tmp_pa
 
 def test_the_trainer_stops_when_the_workflow_that_started_it_is_killed(small_shards, tmp_path):
     """kill -9 of snakemake leaves its jobs running; the training script watches its
-    ancestors up to the snakemake process and stops, so no orphan keeps writing run/."""
+    ancestors up to the snakemake process and stops, so no orphan keeps writing run/ — at
+    once, even when it was started with SIGINT ignored (then the interrupt did nothing, and a
+    run that ended within the grace period wrote outputs Snakemake later found incomplete)."""
     trainer = tmp_path / "trainer.py"
     from depthrefine.model.guard import RunLock
 
     trainer.write_text(
         "import sys, json\n"
         "from depthrefine.logs import setup_logging\n"
-        "from depthrefine.model.guard import stop_when_parent_dies\n"
+        "from depthrefine.model.guard import parent_gone, stop_when_parent_dies\n"
         "from depthrefine.model.train import train\n"
         "setup_logging(sys.argv[2])\n"
-        "stop_when_parent_dies(interval_s=0.2, grace_s=20)\n"
-        "train(**json.loads(sys.argv[1]))\n"
+        "stop_when_parent_dies(interval_s=0.2, grace_s=120)\n"
+        "try:\n"
+        "    train(**json.loads(sys.argv[1]))\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', file=open(sys.argv[2] + '.stopped', 'w'))\n"
+        "    raise\n"
     )
     args = dict(
         manifest_path=str(small_shards),
@@ -188,7 +194,8 @@ def test_the_trainer_stops_when_the_workflow_that_started_it_is_killed(small_sha
     # (the shell outlives it, so watching the direct parent alone would not do).
     standin = tmp_path / "snakemake"
     standin.write_text(
-        "import subprocess, sys, time\n"
+        "import signal, subprocess, sys, time\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the job\n"
         "subprocess.Popen(['/bin/sh', '-c', '\"$0\" \"$@\"; true', *sys.argv[1:]])\n"
         "time.sleep(600)\n"
     )
@@ -200,7 +207,7 @@ def test_the_trainer_stops_when_the_workflow_that_started_it_is_killed(small_sha
         assert (tmp_path / "run" / "last.pt").exists(), log.read_text() if log.exists() else "no log"
         parent.kill()
         parent.wait()
-        deadline = time.time() + 30
+        deadline = time.time() + 30  # well inside the 120 s grace: the interrupt itself stopped it
         while time.time() < deadline:
             try:
                 with RunLock(tmp_path / "run"):
@@ -210,6 +217,7 @@ def test_the_trainer_stops_when_the_workflow_that_started_it_is_killed(small_sha
         else:
             pytest.fail("the trainer still holds run/ 30 s after its parent was killed")
         assert "that started this trainer is gone: stopping" in log.read_text()
+        assert (tmp_path / "train.log.stopped").exists()  # by KeyboardInterrupt, not the hard exit
     finally:
         parent.kill()
         subprocess.run(["pkill", "-9", "-f", str(trainer)], check=False)

@@ -10,7 +10,7 @@ import torch
 
 from depthrefine.io import atomic_path, atomic_write_text
 from depthrefine.logs import setup_logging
-from depthrefine.model.guard import stop_when_parent_dies
+from depthrefine.model.guard import parent_gone, stop_when_parent_dies
 from depthrefine.model.train import train
 
 setup_logging(snakemake.log[0])
@@ -27,6 +27,8 @@ summary = train(
     repo=str(Path(__file__).resolve().parents[2]),
     source_weights=p.source_weights,
 )
+if parent_gone():  # finished in the grace period: leave run/ to resume, no outputs to find incomplete
+    sys.exit(1)
 with atomic_path(snakemake.output.model) as tmp:
     shutil.copyfile(Path(p.run_dir) / "best.pt", tmp)
 atomic_write_text(snakemake.output.metrics, json.dumps(summary, indent=2, default=str) + "\n")

@@ -13,6 +13,7 @@ import _thread
 import fcntl
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -98,12 +99,26 @@ def watched_ancestors() -> list[int]:
     return chain[:1]
 
 
+_PARENT_GONE = threading.Event()
+
+
+def parent_gone() -> bool:
+    """Whether ``stop_when_parent_dies`` saw the workflow go: the job's outputs must then not
+    be written (Snakemake would find them incomplete, and the documented re-run would fail)."""
+    return _PARENT_GONE.is_set()
+
+
 def stop_when_parent_dies(interval_s: float = 2.0, grace_s: float = 30.0) -> threading.Thread | None:
     """Watch the ancestors of ``watched_ancestors``; when one is gone, interrupt the main thread
     (KeyboardInterrupt: the last checkpoint stays valid, as writes are atomic) and exit hard
-    if it has not ended ``grace_s`` later. Linux only (/proc); elsewhere nothing is watched."""
+    if it has not ended ``grace_s`` later. Linux only (/proc); elsewhere nothing is watched.
+    Call it from the main thread: a job may start with SIGINT ignored, and then
+    ``_thread.interrupt_main`` does nothing (the run went on to write its outputs in the
+    grace period), so Python's own SIGINT handler is put back first."""
     if not Path("/proc/self/stat").is_file():
         return None
+    if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, signal.SIG_DFL, None):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     watched = {pid: _start_time(pid) for pid in watched_ancestors()}
     if not watched:
         return None
@@ -113,6 +128,7 @@ def stop_when_parent_dies(interval_s: float = 2.0, grace_s: float = 30.0) -> thr
             time.sleep(interval_s)
             gone = [pid for pid, started in watched.items() if _start_time(pid) != started]
             if gone:
+                _PARENT_GONE.set()
                 log.error("the workflow process %d that started this trainer is gone: stopping", gone[0])
                 _thread.interrupt_main()
                 time.sleep(grace_s)
