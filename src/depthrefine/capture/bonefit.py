@@ -37,7 +37,7 @@ TOLERANCE = 1e-4  # stop when a step lowers the cost by less than this share
 PRIOR_OUTLIER = 3.0  # residuals beyond 3 σ count linearly (soft L1)
 
 
-def _side_free(name: str) -> str:
+def side_free(name: str) -> str:
     """'LKnee' / 'RKnee' → 'Knee' (and 'L.ASIS' style names alike), so left and right bones pair up."""
     return name[1:] if len(name) > 1 and name[0] in "LRlr" and not name[1].islower() else name
 
@@ -52,7 +52,7 @@ def fitted_bones(segments, names: list[str]) -> tuple[np.ndarray, list[int], lis
             pairs.append(extra)
     keys, which = [], []
     for a, b in pairs:
-        key = tuple(sorted((_side_free(a), _side_free(b))))
+        key = tuple(sorted((side_free(a), side_free(b))))
         if key[0] == key[1]:  # a width (LHip–RHip): its own length
             key = tuple(sorted((a, b)))
         if key not in keys:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from depthrefine.capture.bonefit import side_free
 from depthrefine.capture.rays import on_rays, pixels_to_rays
 from depthrefine.settings import checked_fields
 
@@ -135,12 +136,10 @@ def detected_pixels(
 def mirror_index(names: list[str]) -> np.ndarray:
     """Each marker's left/right partner by name ('LKnee' ↔ 'RKnee', 'L_x' ↔ 'r_x' alike);
     a marker without one (midline) maps to itself."""
-    from depthrefine.capture.bonefit import _side_free
-
     where = {n: i for i, n in enumerate(names)}
     out = np.arange(len(names))
     for i, n in enumerate(names):
-        if _side_free(n) != n:
+        if side_free(n) != n:
             for candidate in (c + n[1:] for c in ("Ll" if n[0] in "Rr" else "Rr")):
                 if candidate in where and candidate != n:
                     out[i] = where[candidate]
