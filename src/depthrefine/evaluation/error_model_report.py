@@ -41,6 +41,25 @@ def residual_stats(res: np.ndarray, fps: float, names: list[str]) -> dict:
     }
 
 
+def load_pairs(markers: list[str], references: list[str], ms) -> dict[str, tuple]:
+    """recording name → (raw markers, reference in the camera frame, both (F, M, 3) over the
+    same frames, fps), the markers checked to be the marker set's."""
+    from depthrefine.multiview.stages import read_reference_parquet
+    from depthrefine.tables import read_observations
+
+    pairs = {}
+    for marker_path, reference_path in zip(markers, references):
+        observed, _, _, meta = read_observations(marker_path)
+        if json.loads(meta["markers"]) != ms.names:
+            raise ValueError(
+                f"{marker_path}: markers {meta['markers']} are not the marker set {ms.name!r}'s {ms.names}"
+            )
+        reference = read_reference_parquet(reference_path)[0]
+        n = min(len(observed), len(reference))
+        pairs[Path(marker_path).stem] = (observed[:n], reference[:n], float(meta["fps"]))
+    return pairs
+
+
 def fit_error_model(
     markers: list[str],
     references: list[str],
@@ -64,21 +83,12 @@ def fit_error_model(
     from depthrefine.io import atomic_path, atomic_write_text
     from depthrefine.markers.markersets import load_markerset
     from depthrefine.mocap.anatomy import SEGMENT_PARENTS
-    from depthrefine.multiview.stages import read_reference_parquet
-    from depthrefine.tables import read_observations
 
     ms = load_markerset(markerset_path)
     names = ms.names
     pelvis = (names.index(ms.pelvis_markers["left"]), names.index(ms.pelvis_markers["right"]))
     limbs = whole_limbs([m.frame for m in ms.markers], SEGMENT_PARENTS)
-    pairs = {}
-    for marker_path, reference_path in zip(markers, references):
-        observed, _, _, meta = read_observations(marker_path)
-        if json.loads(meta["markers"]) != names:
-            raise ValueError(f"{marker_path}: markers {meta['markers']} are not the marker set {ms.name!r}'s {names}")
-        reference = read_reference_parquet(reference_path)[0]
-        n = min(len(observed), len(reference))
-        pairs[Path(marker_path).stem] = (observed[:n], reference[:n], float(meta["fps"]))
+    pairs = load_pairs(markers, references, ms)
     fitting = [r for r in pairs if is_fit_pair(r, fit_pairs)]
     if not fitting:
         raise ValueError(f"error model: no pair matches error_model_fit_pairs {fit_pairs}; pairs: {sorted(pairs)}")
