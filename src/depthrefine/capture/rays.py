@@ -72,11 +72,15 @@ def on_rays(relative: np.ndarray, rays: np.ndarray, weights: np.ndarray | None =
     """Markers (F, M, 3) in the camera frame on their rays: depth = relative depth + t_z, and
     x, y = the ray at that depth (a marker without a ray keeps relative + t)."""
     t = root_translation(relative, rays, weights)
-    placed = relative + t[:, None, :]
-    z = placed[..., 2]
+    return at_depth_on_rays(relative + t[:, None, :], rays)
+
+
+def at_depth_on_rays(xyz: np.ndarray, rays: np.ndarray) -> np.ndarray:
+    """Markers (F, M, 3) moved onto their rays (F, M, 2) at their own depth (x, y = ray · z);
+    a marker without a ray stays."""
+    z = xyz[..., 2]
     on_ray = np.stack([rays[..., 0] * z, rays[..., 1] * z, z], axis=-1)
-    has_ray = np.isfinite(rays).all(axis=-1)
-    return np.where(has_ray[..., None], on_ray, placed)
+    return np.where(np.isfinite(rays).all(axis=-1)[..., None], on_ray, xyz).astype(xyz.dtype, copy=False)
 
 
 def project(xyz: np.ndarray, K: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from depthrefine.capture.rays import on_rays
+from depthrefine.capture.rays import at_depth_on_rays, on_rays
 from depthrefine.capture.sequence import Cleaned, fill_gaps, resample, resample_mask
 from depthrefine.capture.trc import Trc, read_trc, write_trc
 from depthrefine.errors import DataError
@@ -372,7 +372,7 @@ def refine_markers(
         log.warning("%s: the model was trained on captures on camera rays; this recording has none", source)
     refined, _ = refine_with_gaps(loaded, model_input, fps, gap_fill_s=0.0, source=source)  # gaps filled upstream
     if loaded.on_rays and rays is not None:
-        refined = on_rays_at_depth(refined, rays[0])
+        refined = at_depth_on_rays(refined, rays[0])
     learned = None
     info = json.loads(meta.get("capture", "{}")) | {"model": model_path}
     if rays is not None:
@@ -398,13 +398,6 @@ def refine_markers(
         learned=learned,
     )
     write_trc_camera(out_trc, refined, markers, fps)
-
-
-def on_rays_at_depth(xyz: np.ndarray, rays: np.ndarray) -> np.ndarray:
-    """Markers (F, M, 3) moved onto their rays (F, M, 2) at their own depth (x, y = ray · z);
-    a marker without a ray stays."""
-    placed = np.concatenate([rays * xyz[..., 2:], xyz[..., 2:]], axis=-1)
-    return np.where(np.isfinite(rays).all(axis=-1)[..., None], placed, xyz).astype(xyz.dtype)
 
 
 def _image_columns(table) -> np.ndarray | None:

@@ -120,7 +120,8 @@ def score_refined(refined_parquet: str, reference_parquet: str, markerset_path: 
     from depthrefine.tables import read_learned, read_observations
 
     _, refined, table, meta = read_observations(refined_parquet)
-    refined = read_learned(table) if "learned_xyz" in table.column_names else refined  # the refiner's own
+    learned = read_learned(table)  # a video's: the refiner's own output, before the bone fit
+    refined = refined if learned is None else learned
     if refined is None:
         raise ValueError(f"{refined_parquet}: no refined_xyz column")
     ms = load_markerset(markerset_path)
