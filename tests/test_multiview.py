@@ -244,3 +244,41 @@ def test_sessions_and_video_camera_pairing(tmp_path):
     assert [c.name for c in by_name] == ["s2", "s1"]
     with pytest.raises(DataError, match="2 calibrated cameras"):
         cameras_for_videos(cams, ["a", "b", "c"], s)
+
+
+def test_triangulation_refines_dlt_to_the_pixel_optimum(cameras):
+    """With noisy pixels the refined point is the least-squares optimum of the pixel error:
+    no worse than DLT's for any point, and the gradient of the pixel error vanishes there."""
+    from depthrefine.multiview.triangulation import dlt, projection_matrices, refine_points, reprojection_px
+
+    rng = np.random.default_rng(1)
+    X = rng.uniform([-1, -1, 0], [1, 1, 2], size=(100, 3))
+    px = project(cameras, X) + rng.normal(0.0, 4.0, size=(100, 4, 2))
+    used = np.ones((100, 4), dtype=bool)
+    xy = np.stack([cam.undistort(px[:, v]) for v, cam in enumerate(cameras)], axis=1)
+    linear = dlt(projection_matrices(cameras), xy, used)
+    refined = refine_points(cameras, linear, px, used)
+    sq = lambda P: (reprojection_px(cameras, P, px) ** 2).sum(axis=1)  # noqa: E731
+    assert (sq(refined) <= sq(linear) + 1e-9).all() and (sq(refined) < sq(linear) - 1e-3).mean() > 0.5
+    h = 1e-6  # central differences along each axis: a minimum
+    for axis in range(3):
+        step = np.zeros(3)
+        step[axis] = h
+        grad = (sq(refined + step) - sq(refined - step)) / (2 * h)
+        assert np.abs(grad).max() < 1.0  # px² per metre; DLT's points are thousands off
+
+
+def test_a_disagreeing_view_is_left_out_only_above_the_preferred_error(cameras):
+    """Pose2Sim's rule: all views while their mean error is ≤ prefer_px, else the best subset."""
+    X = body()
+    px = project(cameras, X)
+    seen = np.ones((33, 4), dtype=bool)
+    px[:, 2] += [0.0, 60.0]  # camera c 60 px off: the 4-view fit errs 22 px on average, 45 px at worst
+    every = triangulate(cameras, px, seen, gate_px=80.0, min_views=3)
+    assert every.views.all()
+    chosen = triangulate(cameras, px, seen, gate_px=80.0, min_views=3, prefer_px=15.0)
+    assert (chosen.views == [True, True, False, True]).all()
+    np.testing.assert_allclose(chosen.points, X, atol=1e-6)
+    assert np.nanmax(chosen.error_px) < 1e-3 and np.nanmin(chosen.per_view_px[:, 2]) > 20.0
+    clean = triangulate(cameras, project(cameras, X), seen, gate_px=80.0, min_views=3, prefer_px=15.0)
+    assert clean.views.all()  # nothing to leave out: every view stays

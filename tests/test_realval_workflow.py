@@ -33,8 +33,10 @@ def test_reference_quality_of_the_fully_seen_person(run):
     qc = run[1]["reference_qc"]
     assert set(qc) == {"lab-two-people/p0", "lab-two-people/p1"}
     man = qc["lab-two-people/p0"]
-    # Measured 95.9 % kept at a median of 12.7 px (the issue asks ≤ 10 px; see the closing note).
-    assert man["kept_fraction"] >= 0.95 and man["median_reproj_px"] <= 13.5
+    # Measured 95.9 % kept at a median of 10.0 px over the views used (12.7 px before views that
+    # disagree were left out as Pose2Sim leaves them out; 13.5 px over every view).
+    assert man["kept_fraction"] >= 0.95 and man["median_reproj_px"] <= 10.5
+    assert man["median_reproj_px"] < man["median_reproj_all_views_px"] <= 14.5
     assert man["frames_associated"] >= 70  # the others have < 3 cameras seeing him (checked by eye)
     assert 0 < man["bone_cv_pct"] < 10
     woman = qc["lab-two-people/p1"]

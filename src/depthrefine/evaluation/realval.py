@@ -202,6 +202,7 @@ def realval_summary(
                 "session": q["session"],
                 "person": person,
                 "median_reproj_px": pq["median_reproj_px"],
+                "median_reproj_all_views_px": pq.get("median_reproj_all_views_px"),
                 "kept_fraction": pq["kept_fraction"],
                 "frame_coverage": pq["frame_coverage"],
                 "frames_associated": pq["frames_associated"],
@@ -349,12 +350,14 @@ def _body(result: dict) -> str:
     rows = "".join(
         f"<tr><td>{esc(q['session'])}</td><td>{esc(q['person'])}</td><td>{q['frames_associated']}</td>"
         f"<td>{100 * q['frame_coverage']:.0f} %</td><td>{100 * q['kept_fraction']:.1f} %</td>"
-        f"<td>{_fmt(q['median_reproj_px'])}</td><td>{_fmt(q['bone_cv_pct'])}</td></tr>"
+        f"<td>{_fmt(q['median_reproj_px'])}</td><td>{_fmt(q.get('median_reproj_all_views_px'))}</td>"
+        f"<td>{_fmt(q['bone_cv_pct'])}</td></tr>"
         for q in result["reference_qc"].values()
     )
     parts.append(
         "<h2>Reference quality</h2><table><tr><th>session</th><th>person</th><th>frames associated</th>"
-        "<th>frame coverage</th><th>marker-frames kept</th><th>median reprojection (px)</th><th>bone CV (%)</th></tr>"
+        "<th>frame coverage</th><th>marker-frames kept</th><th>median reprojection, views used (px)</th>"
+        "<th>… every view that saw it (px)</th><th>bone CV (%)</th></tr>"
         f"{rows}</table>"
     )
     if result["not_evaluated"]:

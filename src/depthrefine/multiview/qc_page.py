@@ -20,7 +20,9 @@ def render_qc(qc: dict) -> str:
     parts = [
         f"<h1>Multi-camera reference: {esc(qc['session'])}</h1>",
         f"<p>{qc['frames']} frames at {qc['fps']:g} fps, cameras {esc(', '.join(qc['cameras']))}, marker set "
-        f"{esc(qc['markerset'])}. Points are triangulated from ≥ 3 views (docs/multiview.md). Median "
+        f"{esc(qc['markerset'])}. Points are triangulated from ≥ 3 views: all of them while their mean "
+        f"reprojection error is ≤ {_f(qc.get('view_error_px'))} px, else the subset that agrees best "
+        "(docs/multiview.md). Median "
         f"reprojection error of landmarks seen in every view: {_f(qc['median_4view_px_before'])} px with the "
         f"calibration as given, {_f(qc['median_4view_px_after'])} px after the rotation refinement.</p>",
     ]
@@ -38,12 +40,15 @@ def render_qc(qc: dict) -> str:
         rows += (
             f"<tr><td>{esc(name)}</td><td>{p['frames_associated']}</td><td>{100 * p['frame_coverage']:.0f} %</td>"
             f"<td>{100 * p['kept_fraction']:.1f} %</td><td>{_f(p['median_reproj_px'])}</td>"
+            f"<td>{_f(p['median_reproj_all_views_px'])}</td><td>{100 * p['views_left_out_fraction']:.1f} %</td>"
             f"<td>{_f(p['bone_cv_pct'])}</td>"
             f"<td>{p['views_flipped']}</td><td>{p['limbs_swapped']}</td></tr>"
         )
     parts.append(
         "<h2>People</h2><table><tr><th>person</th><th>frames associated (≥ 3 views)</th><th>frame coverage</th>"
-        "<th>marker-frames kept</th><th>median reprojection (px)</th><th>bone CV (%)</th><th>view-frames flipped</th>"
+        "<th>marker-frames kept</th><th>median reprojection, views used (px)</th>"
+        "<th>… every view that saw it (px)</th><th>observations left out</th><th>bone CV (%)</th>"
+        "<th>view-frames flipped</th>"
         f"<th>limb swaps corrected</th></tr>{rows}</table>"
         f"<p>Brief tracks dropped (frames each): {esc(str(qc['dropped_tracks']))}.</p>"
     )

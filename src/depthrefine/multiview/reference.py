@@ -38,6 +38,7 @@ class ReferenceConfig:
     duplicate_px: float  # detections of two modes closer than this (mean landmark distance) are one
     association_gate_px: float  # worst view's median error of a person hypothesis
     gate_px: float  # worst view's error of a triangulated point
+    view_error_px: float  # all views while their mean error is at most this, else the best subset
     min_views: int  # views per point (≥ 3: two close cameras can agree on a wrong point)
     link_step_m: float  # hip-centre movement per frame allowed when linking people over time
     link_jump_m: float  # … and at most this far after a gap
@@ -153,10 +154,18 @@ def observations(person: Person, min_visibility: float) -> tuple[np.ndarray, np.
     return person.pixels.transpose(0, 2, 1, 3).reshape(f * 33, v, 2), seen.transpose(0, 2, 1).reshape(f * 33, v)
 
 
-def four_view_median_px(tri: Triangulated) -> float:
-    """Median reprojection error of the points seen and kept in every view."""
-    all_views = tri.views.all(axis=1) & np.isfinite(tri.error_px)
-    return float(np.median(tri.error_px[all_views])) if all_views.any() else float("nan")
+def four_view_median_px(cameras: list[Camera], obs: list[tuple[np.ndarray, np.ndarray]], gate_px: float) -> float:
+    """Median reprojection error of the points seen in every view, triangulated from all of
+    them (no view left out: the calibration's own consistency, before/after refinement)."""
+    errors = []
+    for px, seen in obs:
+        every = seen.all(axis=1)
+        if every.any():
+            tri = triangulate(cameras, px[every], seen[every], gate_px=gate_px, min_views=len(cameras))
+            errors.append(tri.error_px)
+    errors = np.concatenate(errors) if errors else np.zeros(0)
+    errors = errors[np.isfinite(errors)]
+    return float(np.median(errors)) if errors.size else float("nan")
 
 
 def landmarks_to_reference_markers(tri: Triangulated, n_frames: int, ms: MarkerSet) -> dict:
@@ -199,12 +208,8 @@ def _people(cameras: list[Camera], detections, cfg: ReferenceConfig) -> tuple[li
     return [build_person(f"p{i}", t, cameras, detections, up, n_frames) for i, t in enumerate(tracks)], up, dropped
 
 
-def _joined(tris: list[Triangulated]) -> Triangulated:
-    if not tris:
-        return Triangulated(np.zeros((0, 3)), np.zeros(0), np.zeros((0, 0), dtype=bool), np.zeros((0, 0)))
-    return Triangulated(
-        *(np.concatenate([getattr(t, k) for t in tris]) for k in ("points", "error_px", "views", "per_view_px"))
-    )
+def _triangulation(cfg: ReferenceConfig) -> dict:
+    return {"gate_px": cfg.gate_px, "min_views": cfg.min_views, "prefer_px": cfg.view_error_px}
 
 
 def build_reference(
@@ -216,12 +221,13 @@ def build_reference(
     n_frames = len(detections[0])
     people, up, dropped = _people(cameras, detections, cfg)
     obs = [observations(p, cfg.min_visibility) for p in people]
-    before = [triangulate(cameras, px, seen, gate_px=cfg.gate_px, min_views=cfg.min_views) for px, seen in obs]
+    before = [triangulate(cameras, px, seen, **_triangulation(cfg)) for px, seen in obs]
     qc = {
         "frames": n_frames,
         "cameras": [c.name for c in cameras],
         "up": up.tolist(),
-        "median_4view_px_before": four_view_median_px(_joined(before)),
+        "view_error_px": cfg.view_error_px,
+        "median_4view_px_before": four_view_median_px(cameras, obs, cfg.gate_px),
     }
     refined = cameras
     if cfg.refine_rotations and people:
@@ -237,7 +243,7 @@ def build_reference(
         obs = [observations(p, cfg.min_visibility) for p in people]
     qc["dropped_tracks"] = dropped
     for p, (px, seen) in zip(people, obs):
-        p.landmarks = triangulate(refined, px, seen, gate_px=cfg.gate_px, min_views=cfg.min_views)
+        p.landmarks = triangulate(refined, px, seen, **_triangulation(cfg))
         p.markers = landmarks_to_reference_markers(p.landmarks, n_frames, ms)
-    qc["median_4view_px_after"] = four_view_median_px(_joined([p.landmarks for p in people]))
+    qc["median_4view_px_after"] = four_view_median_px(refined, obs, cfg.gate_px)
     return {"people": people, "cameras": refined, "qc": qc}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +80,12 @@ def person_qc(person, ms, cameras) -> dict:
             "median_px": float(np.median(e)) if e.size else None,
             "p90_px": float(np.percentile(e, 90)) if e.size else None,
         }
+    # The same error over every view that saw the point, the views left out too (view_error_px).
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN landmark-frames
+        seen_mean = np.nanmean(per_view, axis=-1)  # (F, 33)
+    all_views = np.stack([seen_mean[:, list(ms.landmarks[n])].mean(axis=1) for n in ms.names], axis=1)
+    err_all = all_views[assoc][kept[assoc]]
     index = {n: i for i, n in enumerate(ms.names)}
     bones = [(index[a], index[b]) for a, b in ms.bones]
     return {
@@ -86,6 +93,8 @@ def person_qc(person, ms, cameras) -> dict:
         "frame_coverage": float(assoc.mean()),
         "kept_fraction": float(kept[assoc].mean()) if assoc.any() else 0.0,
         "median_reproj_px": float(np.median(err)) if err.size else None,
+        "median_reproj_all_views_px": float(np.nanmedian(err_all)) if err_all.size else None,
+        "views_left_out_fraction": float(1 - used[assoc].sum() / max(np.isfinite(per_view[assoc]).sum(), 1)),
         "kept_per_marker": {n: float(kept[assoc, i].mean()) if assoc.any() else 0.0 for i, n in enumerate(ms.names)},
         "views_flipped": int(person.flipped.sum()),
         "limbs_swapped": int(person.limbs_swapped.sum()),

@@ -1,20 +1,26 @@
-"""Triangulation from calibrated views: undistorted DLT, batched over points, and the choice
-of the views each point is triangulated from.
+"""Triangulation from calibrated views: undistorted DLT, refined on the pixel reprojection
+error, batched over points; and the choice of the views each point is triangulated from.
 
 Each point needs at least ``min_views`` views (default 3): two views can agree on a wrong
-point (a 1.5 m shank) when the cameras stand close together. Among the subsets of the
-available views with at least ``min_views`` members, the largest whose worst reprojection
-error is under the gate is kept (ties: the lowest mean error); a point with none is dropped.
+point (a 1.5 m shank) when the cameras stand close together. The views are chosen as
+Pose2Sim's triangulation chooses them: among the subsets of the available views with at least
+``min_views`` members whose worst reprojection error is under ``gate_px``, the largest whose
+mean error is at most ``prefer_px`` (ties: the lowest mean error); where none is that good,
+the subset with the lowest mean error (leaving out the view that disagrees). A point with no
+subset under the gate is dropped, never guessed.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from depthrefine.multiview.calibration import Camera
+
+GAUSS_NEWTON_STEPS = 5  # from the DLT point the pixel error converges in 3–4 steps
 
 
 def projection_matrices(cameras: list[Camera]) -> np.ndarray:
@@ -38,6 +44,31 @@ def dlt(P: np.ndarray, xy: np.ndarray, used: np.ndarray) -> np.ndarray:
     return out
 
 
+def refine_points(cameras: list[Camera], X: np.ndarray, px: np.ndarray, used: np.ndarray) -> np.ndarray:
+    """Gauss–Newton from X (N, 3) on the squared pixel error of the views ``used`` (N, V),
+    distortion included (the geometric optimum; DLT minimises an algebraic error that weights
+    the views by their depth). On the lab session it lowers the median error by ~0.3 px."""
+    import cv2
+
+    X = X.copy()
+    ok = np.isfinite(X).all(axis=1) & (used.sum(axis=1) >= 2)
+    for _ in range(GAUSS_NEWTON_STEPS):
+        JtJ, Jtr = np.zeros((len(X), 3, 3)), np.zeros((len(X), 3))
+        for v, cam in enumerate(cameras):
+            rows = ok & used[:, v]
+            if not rows.any():
+                continue
+            proj, jac = cv2.projectPoints(
+                np.ascontiguousarray(X[rows]), cv2.Rodrigues(cam.R)[0], cam.t.astype(np.float64), cam.K, cam.dist
+            )
+            J = jac[:, 3:6].reshape(-1, 2, 3) @ cam.R  # d pixel / d t, times d t / d X = R
+            r = proj.reshape(-1, 2) - px[rows, v]
+            JtJ[rows] += np.einsum("nki,nkj->nij", J, J)
+            Jtr[rows] += np.einsum("nki,nk->ni", J, r)
+        X[ok] -= np.linalg.solve(JtJ[ok] + 1e-6 * np.eye(3), Jtr[ok][..., None])[..., 0]
+    return X
+
+
 def reprojection_px(cameras: list[Camera], X: np.ndarray, px: np.ndarray) -> np.ndarray:
     """(N, V) pixel distance between each camera's projection of X (N, 3) and px (N, V, 2)."""
     out = np.full(px.shape[:2], np.nan)
@@ -58,35 +89,44 @@ class Triangulated:
 
 
 def triangulate(
-    cameras: list[Camera], px: np.ndarray, seen: np.ndarray, *, gate_px: float, min_views: int = 3
+    cameras: list[Camera],
+    px: np.ndarray,
+    seen: np.ndarray,
+    *,
+    gate_px: float,
+    min_views: int = 3,
+    prefer_px: float = math.inf,
 ) -> Triangulated:
-    """Points (N, V, 2) distorted pixels seen in (N, V) → the best view subset per point (module doc)."""
+    """Points (N, V, 2) distorted pixels seen in (N, V) → the view subset per point (module doc),
+    each point refined on its views' pixel error. ``prefer_px`` = inf keeps the largest subset
+    under the gate."""
     n, v = seen.shape
     P = projection_matrices(cameras)
     xy = np.full((n, v, 2), np.nan)
     for k, cam in enumerate(cameras):
         if seen[:, k].any():
             xy[seen[:, k], k] = cam.undistort(px[seen[:, k], k])
-    best_points = np.full((n, 3), np.nan)
-    best_err = np.full(n, np.inf)
-    best_views = np.zeros((n, v), dtype=bool)
-    best_size = np.zeros(n, dtype=int)
+    points = np.full((n, 3), np.nan)
+    views = np.zeros((n, v), dtype=bool)
+    best = np.full(n, np.inf)  # rank: good subsets (mean ≤ prefer_px) by size, then the rest by error
     for size in range(v, min_views - 1, -1):
         for subset in itertools.combinations(range(v), size):
             mask = np.zeros(v, dtype=bool)
             mask[list(subset)] = True
-            ok = seen[:, mask].all(axis=1) & (best_size <= size)
+            ok = seen[:, mask].all(axis=1)
             if not ok.any():
                 continue
-            X = dlt(P, xy[ok], np.broadcast_to(mask, (int(ok.sum()), v)))
+            used = np.broadcast_to(mask, (int(ok.sum()), v))
+            X = refine_points(cameras, dlt(P, xy[ok], used), px[ok], used)
             err = reprojection_px(cameras, X, px[ok])[:, mask]
             worst, mean = err.max(axis=1), err.mean(axis=1)
+            rank = np.where(mean <= prefer_px, mean - 1e6 * size, 1e9 + mean)
             idx = np.flatnonzero(ok)
-            better = (worst <= gate_px) & ((best_size[idx] < size) | (mean < best_err[idx]))
+            better = (worst <= gate_px) & (rank < best[idx])
             sel = idx[better]
-            best_points[sel], best_err[sel], best_size[sel] = X[better], mean[better], size
-            best_views[sel] = mask
-    dropped = best_size == 0
-    best_err[dropped] = np.nan
-    per_view = reprojection_px(cameras, best_points, np.where(seen[..., None], px, np.nan))
-    return Triangulated(best_points, best_err, best_views, per_view)
+            points[sel], best[sel], views[sel] = X[better], rank[better], mask
+    per_view = reprojection_px(cameras, points, np.where(seen[..., None], px, np.nan))
+    kept = views.any(axis=1)
+    error = np.full(n, np.nan)
+    error[kept] = np.nanmean(np.where(views[kept], per_view[kept], np.nan), axis=1)
+    return Triangulated(points, error, views, per_view)
