@@ -282,3 +282,41 @@ def test_a_disagreeing_view_is_left_out_only_above_the_preferred_error(cameras):
     assert np.nanmax(chosen.error_px) < 1e-3 and np.nanmin(chosen.per_view_px[:, 2]) > 20.0
     clean = triangulate(cameras, project(cameras, X), seen, gate_px=80.0, min_views=3, prefer_px=15.0)
     assert clean.views.all()  # nothing to leave out: every view stays
+
+
+def test_a_detection_on_the_mirrored_frame_maps_back_to_the_frame():
+    from depthrefine.capture.pose import unflipped
+
+    rng = np.random.default_rng(2)
+    image, world = rng.uniform(0, 1, (33, 3)), rng.normal(0, 0.3, (33, 3))
+    back = unflipped(*unflipped(image, world))
+    np.testing.assert_allclose(back[0], image)
+    np.testing.assert_allclose(back[1], world)
+    im, wo = unflipped(image, world)
+    # The mirrored frame's "left wrist" (15) at x is the person's right wrist (16) at 1 − x.
+    assert im[16, 0] == pytest.approx(1 - image[15, 0]) and im[16, 1] == image[15, 1] and im[16, 2] == image[15, 2]
+    assert wo[16, 0] == pytest.approx(-world[15, 0]) and wo[16, 2] == world[15, 2]
+    assert im[0, 0] == pytest.approx(1 - image[0, 0])  # the nose keeps its label
+
+
+def test_passes_are_averaged_per_person_with_their_labels_aligned():
+    from depthrefine.multiview.reference import averaged
+
+    rng = np.random.default_rng(3)
+    a = np.column_stack([rng.uniform(400, 600, (33, 2)), np.ones(33)])
+    b, c = a + [300.0, 0.0, 0.0], a - [300.0, 0.0, 0.0]
+    a2 = a + np.column_stack([rng.normal(0, 3, (33, 2)), np.zeros(33)])
+    people = averaged([[a, b], [a2[MIRROR], c]], average_px=40.0)  # the second pass saw A mirrored
+    assert len(people) == 3
+    np.testing.assert_allclose(people[0], (a + a2) / 2)
+    np.testing.assert_allclose(people[1], b)
+    np.testing.assert_allclose(people[2], c)
+
+
+def test_an_averaged_mode_must_be_a_pose_mode():
+    from depthrefine.capture.pose import Detections
+    from depthrefine.multiview.reference import pooled_detections
+
+    dets = {"video": Detections([[]], [[]], 60.0, 100, 100)}
+    with pytest.raises(ValueError, match="average_modes"):
+        pooled_detections(dets, (100, 100), ["video"], 15.0, ["video", "flip"])

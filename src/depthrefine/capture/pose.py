@@ -26,6 +26,23 @@ log = logging.getLogger(__name__)
 
 NUM_LANDMARKS = 33
 HIPS, SHOULDERS = (23, 24), (11, 12)
+# BlazePose landmark i's mirror image (left ↔ right).
+MIRROR = np.arange(NUM_LANDMARKS)
+for _a, _b in [(1, 4), (2, 5), (3, 6), (7, 8), (9, 10)] + [(i, i + 1) for i in range(11, 33, 2)]:
+    MIRROR[_a], MIRROR[_b] = _b, _a
+POSE_MODES = ("video", "image", "flip")
+
+
+def unflipped(image: np.ndarray, world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Landmarks detected on a horizontally mirrored frame → the frame's own: normalised image
+    x → 1 − x, world x → −x, and each landmark takes its mirror's label (the mirrored left
+    wrist is the person's right wrist)."""
+    image, world = image[MIRROR].copy(), world[MIRROR].copy()
+    image[:, 0] = 1.0 - image[:, 0]
+    world[:, 0] = -world[:, 0]
+    return image, world
+
+
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi")
 
 
@@ -145,14 +162,16 @@ def detect_poses(
 ) -> Detections:
     """Run BlazePose over every frame (progress bar over frames), keeping every detection.
     ``mode`` "video" tracks poses between frames; "image" detects each frame afresh (finds
-    people that tracking loses, at the price of more jitter)."""
+    people that tracking loses, at the price of more jitter); "flip" detects each frame afresh
+    on its mirror image and maps the landmarks back (``unflipped``): a second, partly
+    independent look of the same network (test-time augmentation)."""
     import mediapipe as mp
     from mediapipe.tasks.python import BaseOptions, vision
 
     fps, n_frames, width, height = video_info(video)
     if not Path(model_path).is_file():
         raise FileNotFoundError(f"pose model {model_path} not found (config pose_model)")
-    running = {"video": vision.RunningMode.VIDEO, "image": vision.RunningMode.IMAGE}
+    running = {"video": vision.RunningMode.VIDEO, "image": vision.RunningMode.IMAGE, "flip": vision.RunningMode.IMAGE}
     if mode not in running:
         raise ValueError(f"pose mode must be one of {sorted(running)}, got {mode!r}")
     options = vision.PoseLandmarkerOptions(
@@ -174,13 +193,21 @@ def detect_poses(
             disable=not progress,
         )
         for i, rgb in enumerate(frames):
+            if mode == "flip":
+                rgb = np.ascontiguousarray(rgb[:, ::-1])
             image = mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
             if mode == "video":
                 result = landmarker.detect_for_video(image, int(round(i * 1000.0 / fps)))
             else:
                 result = landmarker.detect(image)
-            images.append([np.array([[p.x, p.y, p.visibility or 0.0] for p in pose]) for pose in result.pose_landmarks])
-            worlds.append([np.array([[p.x, p.y, p.z] for p in pose]) for pose in result.pose_world_landmarks])
+            found = [
+                (np.array([[p.x, p.y, p.visibility or 0.0] for p in im]), np.array([[p.x, p.y, p.z] for p in wo]))
+                for im, wo in zip(result.pose_landmarks, result.pose_world_landmarks)
+            ]
+            if mode == "flip":
+                found = [unflipped(im, wo) for im, wo in found]
+            images.append([im for im, _ in found])
+            worlds.append([wo for _, wo in found])
     if not worlds:
         raise DataError(video, "the video has zero frames")
     return Detections(images, worlds, fps, width, height)

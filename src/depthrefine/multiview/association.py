@@ -20,15 +20,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from depthrefine.capture.pose import MIRROR  # noqa: F401  (re-exported: the label swap)
 from depthrefine.multiview.calibration import Camera
 from depthrefine.multiview.triangulation import dlt, projection_matrices
 
 NOSE, EARS, HIPS = 0, (7, 8), (23, 24)
 INVARIANT_PAIRS = [(11, 12), (23, 24), (25, 26), (27, 28), (15, 16)]
-# BlazePose landmark i's mirror image (left ↔ right).
-MIRROR = np.arange(33)
-for _a, _b in [(1, 4), (2, 5), (3, 6), (7, 8), (9, 10)] + [(i, i + 1) for i in range(11, 33, 2)]:
-    MIRROR[_a], MIRROR[_b] = _b, _a
 
 
 def invariant_points(px: np.ndarray) -> np.ndarray:

@@ -9,8 +9,6 @@ import numpy as np
 
 from depthrefine.capture.pose import Detections, detect_poses
 
-MODES = ("video", "image")
-
 
 def _padded(per_frame: list[list[np.ndarray]]) -> np.ndarray:
     most = max([len(d) for d in per_frame] + [1])

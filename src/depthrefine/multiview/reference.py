@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from depthrefine.capture.pose import HIPS, SHOULDERS, Detections
+from depthrefine.capture.pose import HIPS, MIRROR, SHOULDERS, Detections
 from depthrefine.markers.markersets import MarkerSet
 from depthrefine.multiview.association import (
-    MIRROR,
     agree_labels,
     agree_limb_labels,
     associate_frame,
@@ -33,6 +32,8 @@ class ReferenceConfig:
     """The config's ``multiview`` section (the schema holds the defaults)."""
 
     pose_modes: list[str]  # BlazePose running modes whose detections the reference pools
+    average_modes: list[str]  # … of which these are averaged per person (test-time augmentation)
+    average_px: float  # detections of two averaged modes this close (mean landmark distance) are one person
     max_people: int  # detections per camera and frame
     min_visibility: float  # landmark observations below this BlazePose visibility are not used
     duplicate_px: float  # detections of two modes closer than this (mean landmark distance) are one
@@ -74,19 +75,57 @@ def _pixels(det: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.column_stack([det[:, 0] * size[0], det[:, 1] * size[1], det[:, 2]])
 
 
+def _distance_px(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.nanmean(np.linalg.norm(a[:, :2] - b[:, :2], axis=1)))
+
+
+def averaged(per_mode: list[list[np.ndarray]], average_px: float) -> list[np.ndarray]:
+    """One frame's pixel detections of several passes (one list per pass) → one detection per
+    person: a detection joins the first person found by an earlier pass within ``average_px``
+    (mean landmark distance, with its left/right labels swapped where that matches better:
+    a pass may see the body mirrored) and each person is the mean of its passes' detections."""
+    people: list[list[np.ndarray]] = []
+    for dets in per_mode:
+        taken: set[int] = set()
+        for px in dets:
+            for k, group in enumerate(people):
+                if k in taken:
+                    continue
+                same, mirror = _distance_px(px, group[0]), _distance_px(px[MIRROR], group[0])
+                if min(same, mirror) <= average_px:
+                    group.append(px if same <= mirror else px[MIRROR])
+                    taken.add(k)
+                    break
+            else:
+                people.append([px])
+                taken.add(len(people) - 1)
+    return [np.mean(group, axis=0) for group in people]
+
+
 def pooled_detections(
-    per_mode: dict[str, Detections], size: tuple[int, int], modes: list[str], duplicate_px: float
+    per_mode: dict[str, Detections],
+    size: tuple[int, int],
+    modes: list[str],
+    duplicate_px: float,
+    average_modes: list[str] = (),
+    average_px: float = 40.0,
 ) -> list[list[np.ndarray]]:
-    """Per frame, the pixel detections of every mode, a later mode's duplicates of an earlier
-    mode's detection dropped."""
+    """Per frame, the pixel detections of every mode: those of ``average_modes`` averaged per
+    person (``averaged``), then the other modes' in order, a detection closer than
+    ``duplicate_px`` to one already kept dropped."""
+    unknown = sorted(set(average_modes) - set(modes))
+    if unknown:
+        raise ValueError(f"multiview.average_modes {unknown} are not among pose_modes {list(modes)}")
     n = len(per_mode[modes[0]].image)
     out = []
     for f in range(n):
-        kept: list[np.ndarray] = []
+        kept = averaged([[_pixels(d, size) for d in per_mode[m].image[f]] for m in average_modes], average_px)
         for mode in modes:
+            if mode in average_modes:
+                continue
             for det in per_mode[mode].image[f]:
                 px = _pixels(det, size)
-                if all(np.nanmean(np.linalg.norm(px[:, :2] - k[:, :2], axis=1)) > duplicate_px for k in kept):
+                if all(_distance_px(px, k) > duplicate_px for k in kept):
                     kept.append(px)
         out.append(kept)
     return out
@@ -217,7 +256,10 @@ def build_reference(
 ) -> dict:
     """The whole reference of one session (module doc). Returns people, QC and calibration."""
     sizes = [cam.size for cam in cameras]
-    detections = [pooled_detections(d, s, cfg.pose_modes, cfg.duplicate_px) for d, s in zip(per_camera, sizes)]
+    detections = [
+        pooled_detections(d, s, cfg.pose_modes, cfg.duplicate_px, cfg.average_modes, cfg.average_px)
+        for d, s in zip(per_camera, sizes)
+    ]
     n_frames = len(detections[0])
     people, up, dropped = _people(cameras, detections, cfg)
     obs = [observations(p, cfg.min_visibility) for p in people]
