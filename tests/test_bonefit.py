@@ -1,4 +1,5 @@
-"""The per-clip bone-length fit recovers planted lengths from noisy depth on exact rays."""
+"""The per-clip bone-length fit recovers planted lengths from noisy depth, on exact rays and on
+rays with a 2D detector's error."""
 
 import numpy as np
 import pytest
@@ -10,6 +11,13 @@ from depthrefine.mocap.bvh import read_bvh
 from depthrefine.mocap.kinematics import bvh_to_joints, resample
 
 BLAZEPOSE = REPO / "config/markersets/blazepose.yaml"
+
+
+def off_ray_m(points: np.ndarray, rays: np.ndarray) -> np.ndarray:
+    """(F, M) distance of each point from its ray (metres)."""
+    d = np.concatenate([rays, np.ones(rays.shape[:2] + (1,))], axis=-1)
+    d /= np.linalg.norm(d, axis=-1, keepdims=True)
+    return np.linalg.norm(points - (points * d).sum(-1, keepdims=True) * d, axis=-1)
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +40,8 @@ def test_planted_bone_lengths_are_recovered(walk):
     prior[..., 2] += 0.05 * rng.standard_normal(truth.shape[:2]) + slow - slow.mean(axis=0)
     prior[..., :2] = rays * prior[..., 2:]  # the prior on its rays too, as the workflow gives it
     fitted, lengths = bone_fit(prior, rays, ms.segments, ms.names, 60.0)
-    assert np.allclose(fitted[..., :2] / fitted[..., 2:], rays)  # still on the rays
+    off = off_ray_m(fitted, rays)  # exact rays: the markers stay on them, within the detector's σ
+    assert np.median(off) < 0.005 and off.max() < 0.03
     pairs, which, keys = fitted_bones(ms.segments, ms.names)
     true_len = np.linalg.norm(truth[:, pairs[:, 0]] - truth[:, pairs[:, 1]], axis=-1).mean(axis=0)
     thigh = keys.index(("Hip", "Knee"))
@@ -59,7 +68,7 @@ def test_a_stated_height_sets_the_lengths(walk):
     height = estimate_height(truth, ms.names)
     _, free = bone_fit(prior, rays, ms.segments, ms.names, 60.0)
     fitted, stated = bone_fit(prior, rays, ms.segments, ms.names, 60.0, height_m=height)
-    assert np.allclose(fitted[..., :2] / fitted[..., 2:], rays)
+    assert np.median(off_ray_m(fitted, rays)) < 0.005
     chain = ("Ankle–Heel", "Ankle–Knee", "Hip–Knee", "Hip–Shoulder")
     assert sum(stated[k] for k in chain) / 0.818 == pytest.approx(height, abs=0.03)  # σ = 2 cm
     pairs, which, keys = fitted_bones(ms.segments, ms.names)
@@ -100,7 +109,8 @@ def test_the_solver_reaches_scipys_optimum(walk):
     rays = truth[..., :2] / truth[..., 2:]
     prior = truth.copy()
     prior[..., 2] += 0.06 * np.random.default_rng(2).standard_normal(truth.shape[:2])
-    fitted, lengths = bone_fit(prior, rays, ms.segments, ms.names, 60.0)
+    fitted, lengths = bone_fit(prior, rays, ms.segments, ms.names, 60.0, sigma_lateral_m=0.0)
+    assert np.allclose(fitted[..., :2] / fitted[..., 2:], rays)  # σ_lateral 0: on the rays
     pairs, which, _ = fitted_bones(ms.segments, ms.names)
     which = np.asarray(which)
     dirs = np.concatenate([rays, np.ones(rays.shape[:2] + (1,))], axis=-1)
@@ -127,3 +137,31 @@ def test_the_solver_reaches_scipys_optimum(walk):
     reference = least_squares(residuals, start, loss="soft_l1", f_scale=3.0, max_nfev=2000).x
     assert cost(ours) <= 1.01 * cost(reference)
     assert cost(ours) < 0.5 * cost(start)
+
+
+def test_a_2d_detectors_error_goes_across_the_rays_not_into_depth(walk):
+    """Rays off by a 2D detector's error (1.5 cm at the person, held for a few frames): on the
+    rays the constant bones must take the error in depth; allowed σ_lateral across the rays,
+    the fit keeps the prior's depth better and the bones constant."""
+    ms, truth = walk
+    rng = np.random.default_rng(4)
+    keys = np.cumsum(rng.normal(scale=0.015 / 5.0, size=(12, 18, 2)), axis=0) * 0.5
+    noise = np.repeat(keys, 10, axis=0)[: len(truth)]  # detector errors last ~10 frames
+    rays = truth[..., :2] / truth[..., 2:] + noise
+    prior_z = truth[..., 2] + 0.04 * rng.standard_normal(truth.shape[:2])
+    prior = np.concatenate([rays * prior_z[..., None], prior_z[..., None]], axis=-1)
+    on, _ = bone_fit(prior, rays, ms.segments, ms.names, 60.0, sigma_lateral_m=0.0)
+    across, _ = bone_fit(prior, rays, ms.segments, ms.names, 60.0)
+    pairs = np.array([(ms.names.index(a), ms.names.index(b)) for a, b in ms.bones])
+
+    def cv(p):
+        d = np.linalg.norm(p[:, pairs[:, 0]] - p[:, pairs[:, 1]], axis=-1)
+        return float((d.std(axis=0) / d.mean(axis=0)).mean())
+
+    def depth_error(p):
+        rel = lambda x: x[..., 2] - x[:, 7:8, 2]  # noqa: E731  hip-relative, as the metrics score it
+        return float(np.abs(rel(p) - rel(truth)).mean())
+
+    assert depth_error(across) < 0.9 * depth_error(on)
+    assert cv(across) < 0.01 and cv(across) < cv(on)
+    assert np.median(off_ray_m(across, rays)) < 0.02  # within the detector's σ of the detections

@@ -33,14 +33,15 @@ def test_reference_quality_of_the_fully_seen_person(run):
     qc = run[1]["reference_qc"]
     assert set(qc) == {"lab-two-people/p0", "lab-two-people/p1"}
     man = qc["lab-two-people/p0"]
-    # Measured 95.9 % kept at a median of 10.0 px over the views used (12.7 px before views that
-    # disagree were left out as Pose2Sim leaves them out; 13.5 px over every view).
+    # Measured 97.5 % kept at a median of 10.2 px over the views used (12.7 px before views that
+    # disagree were left out as Pose2Sim leaves them out; 13.7 px over every view).
     assert man["kept_fraction"] >= 0.95 and man["median_reproj_px"] <= 10.5
     assert man["median_reproj_px"] < man["median_reproj_all_views_px"] <= 14.5
-    assert man["frames_associated"] >= 70  # the others have < 3 cameras seeing him (checked by eye)
+    assert man["frames_associated"] >= 80  # 85 measured; the others have < 3 cameras seeing him (checked by eye)
     assert 0 < man["bone_cv_pct"] < 10
     woman = qc["lab-two-people/p1"]
-    assert woman["frames_associated"] >= 40 and woman["kept_fraction"] > 0.7
+    # 85 frames, 89.2 % kept measured (57 frames, 86.5 % without the mirrored-frame pass)
+    assert woman["frames_associated"] >= 75 and woman["kept_fraction"] > 0.85
 
 
 def test_summary_table_over_pairs(run):
@@ -63,7 +64,7 @@ def test_summary_table_over_pairs(run):
     for key in ESTIMATES:
         s = result["summary"][key]["depth_mm"]
         assert s["n"] == len(pairs) and s["sd"] > 0
-    # the image-consistent capture: MPJPE 142.6 → 136.6 mm measured (each of the 6 pairs lower)
+    # the image-consistent capture: MPJPE 165.0 → 161.3 mm measured over the 7 pairs (6 lower)
     mpjpe = {k: result["summary"][k]["mpjpe_mm"]["mean"] for k in ("raw", "rays")}
     assert mpjpe["rays"] < mpjpe["raw"] - 3
     # the bone fit: constant bone lengths (bone CV 10.7 → 4.4 % measured), smoother than the filter

@@ -90,10 +90,12 @@ def test_marker_outputs_follow_the_observations_schema(run):
     ref = np.array(refined.column("refined_xyz").to_pylist()).reshape(refined.num_rows, 18, 3)
     learned = np.array(refined.column("learned_xyz").to_pylist()).reshape(refined.num_rows, 18, 3)
     assert np.array_equal(obs, np.array(raw.column("observed_xyz").to_pylist()).reshape(raw.num_rows, 18, 3))
-    # the refiner changes depth only; the chain's output (the bone fit) is on the camera rays
+    # the refiner changes depth only; the chain's output (the bone fit) lies within the 2D
+    # detector's error (σ_lateral 2 cm) of the camera rays
     assert np.array_equal(obs[..., :2], learned[..., :2]) and not np.array_equal(obs[..., 2], learned[..., 2])
     ray_xy = np.array(refined.column("ray_xy").to_pylist()).reshape(refined.num_rows, 18, 2)
-    assert np.allclose(ref[..., :2] / ref[..., 2:], ray_xy, atol=1e-5)
+    off_ray_m = np.linalg.norm(ref[..., :2] - ray_xy * ref[..., 2:], axis=-1)
+    assert np.median(off_ray_m) < 0.02 and off_ray_m.max() < 0.15 and off_ray_m.max() > 0
     assert json.loads(meta["capture"])["bone_fit"]["lengths_m"]["Hip–Knee"] > 0.2
     # the camera rays: every marker reprojects to its landmarks' pixel, the person 1.5–15 m away
     from depthrefine.capture.rays import on_rays

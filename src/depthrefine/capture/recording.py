@@ -347,8 +347,8 @@ def refine_markers(
     device: str = "cpu",
     height_m: float | None = None,
 ) -> None:
-    """The recording refined by the model; for a video (markers with camera rays) then put on
-    its rays and fitted to the clip's constant bone lengths (``height_m``: the subject's stated
+    """The recording refined by the model; for a video (markers with camera rays) then fitted
+    to the clip's constant bone lengths near its rays (``height_m``: the subject's stated
     height, config subjects): ``refined_xyz`` holds the chain's final output, ``learned_xyz``
     the refiner's own (docs/data.md, "Observations")."""
     from depthrefine.capture.bonefit import bone_fit

@@ -1,7 +1,8 @@
 """A recording's estimates, shared by its report and its joint angles: the raw markers, the
 Butterworth and Savitzky–Golay baselines, the learned refinement and, for video input, the
-raw markers on their camera rays and the chain's final output: the refined markers on their
-rays fitted to the clip's constant bone lengths (capture/bonefit.py, run by refine_markers)."""
+raw markers on their camera rays and the chain's final output: the refined markers fitted to
+the clip's constant bone lengths within the 2D detector's error of their rays
+(capture/bonefit.py, run by refine_markers)."""
 
 from __future__ import annotations
 

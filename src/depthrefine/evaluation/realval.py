@@ -20,8 +20,8 @@ from depthrefine.evaluation.metrics import bone_length_cv, depth_jitter_mm
 log = logging.getLogger(__name__)
 
 # Estimate → the recording report's method; "rays" (the raw markers on their camera rays)
-# and "bone_fit" (the refined markers on their rays, fitted to the clip's constant bone
-# lengths) exist for video input only.
+# and "bone_fit" (the refined markers fitted to the clip's constant bone lengths, within the
+# 2D detector's error of their rays) exist for video input only.
 ESTIMATES = {
     "raw": "raw",
     "rays": "rays",
