@@ -306,3 +306,25 @@ def test_train_runs_the_whole_chain_to_the_heldout_report(run, manifest):
         "heldout_report": 1,
         "train": 1,
     }
+
+
+def test_a_batch_set_aside_and_taken_back_is_still_whole(tmp_path, data_dir):
+    """A batch folder outside the current set (another batch count here; a disabled source
+    alike) is removed whole, never emptied of its shards: taken back, it is rebuilt."""
+    import shutil
+
+    mirror = tmp_path / "mirror"
+    (mirror / "actions").mkdir(parents=True)
+    for name in ["test_walking_1", "test_running_1", "train_jumping_4", "train_walking_1", "train_running_1"]:
+        shutil.copy(data_dir / "cmu-bvh" / "actions" / f"{name}.bvh", mirror / "actions" / f"{name}.bvh")
+    cmu = {"cmu": {"source": str(mirror), "include": ["**/*.bvh"]}}
+    small = make_workdir(tmp_path / "wf", {"sources": cmu, "shards": {"batch_trials": 2}})
+    snakemake(small, "shards")
+    one_batch = tmp_path / "one_batch.yaml"
+    one_batch.write_text("shards:\n  batch_trials: 100\n")
+    snakemake(small, "shards", extra_config=one_batch)
+    batches = small / "results/shards/opencap/batches/cmu"
+    assert sorted(p.name for p in batches.iterdir()) == ["b000"]  # the others are gone whole
+    snakemake(small, "shards")  # batch count 3 again
+    manifest = json.loads((small / "results/shards/opencap/manifest.json").read_text())
+    assert len(manifest["shards"]) == 5 and all((small / e["path"]).is_file() for e in manifest["shards"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -132,8 +133,10 @@ def shard_manifest(
 ) -> dict:
     """Manifest of the shard set (JSON) from the batch folders' indexes: per shard its split,
     rows, clips, sha256 and source; marker names, frame rate, skipped trials, and a summary per
-    source (``source_summary``). Shards under ``shards_root`` that are not in the set (left by
-    an earlier split or batch count) are removed."""
+    source (``source_summary``). Batch folders under ``shards_root`` that are not in the set
+    (an earlier batch count, a disabled source) are removed whole: a batch folder is one job's
+    output, and one left without its shards would count as done when taken back. Other shards
+    that are not in the set are removed too."""
     from depthrefine.markers.batch import INDEX_NAME
 
     entries, skipped, markers, segments, fps = [], [], None, None, None
@@ -151,6 +154,11 @@ def shard_manifest(
         entries += index["shards"]
     entries.sort(key=lambda e: e["path"])
     shard_paths = [e["path"] for e in entries]
+    current = {Path(folder).resolve() for folder in batch_dirs}
+    for index in list(Path(shards_root).rglob(INDEX_NAME)):
+        if index.parent.resolve() not in current:
+            log.info("removing batch folder %s (not in this shard set)", index.parent)
+            shutil.rmtree(index.parent)
     keep = {str(Path(p).resolve()) for p in shard_paths}
     for stale in Path(shards_root).rglob("*.parquet"):
         if str(stale.resolve()) not in keep:
