@@ -98,3 +98,17 @@ def test_a_bad_trial_in_a_batch_is_named_or_skipped(tmp_path, mirror_with_bad_tr
     assert len(manifest["shards"]) == len(TRIALS)
     index = json.loads(next((tmp_path / "lenient" / "batches").iterdir()).joinpath("index.json").read_text())
     assert len(index["skipped"]) == 2
+
+
+def test_a_batch_index_naming_a_missing_shard_is_refused(tmp_path):
+    """A batch folder whose shards are gone (deleted by hand, or by an older manifest step) is
+    named, with what to do, instead of a manifest that training would fail on."""
+    from depthrefine.markers.batch import INDEX_NAME
+
+    folder = tmp_path / "batches" / "cmu" / "b000"
+    folder.mkdir(parents=True)
+    shard = {"path": str(folder / "train" / "x.parquet"), "split": "train", "rows": 1, "clips": 1, "sha256": "0"}
+    index = {"skipped": [], "shards": [shard], "markers": ["a"], "segments": [], "fps": 60.0}
+    (folder / INDEX_NAME).write_text(json.dumps(index))
+    with pytest.raises(FileNotFoundError, match=r"b000: its index lists 1 shard\(s\) that are gone.*delete the folder"):
+        shard_manifest([str(folder)], str(tmp_path / "manifest.json"), shards_root=str(tmp_path), splits={}, config={})

@@ -151,6 +151,12 @@ def shard_manifest(
             raise ValueError(f"{folder}: marker list differs from the other batches' shards")
         elif index["fps"] != fps:
             raise ValueError(f"{folder}: frame rate {index['fps']} differs from the other batches' ({fps} fps)")
+        gone = [e["path"] for e in index["shards"] if not Path(e["path"]).is_file()]
+        if gone:
+            raise FileNotFoundError(
+                f"{folder}: its index lists {len(gone)} shard(s) that are gone (first: {gone[0]}); "
+                f"delete the folder and run again to rebuild it"
+            )
         entries += index["shards"]
     entries.sort(key=lambda e: e["path"])
     shard_paths = [e["path"] for e in entries]
