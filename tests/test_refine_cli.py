@@ -275,8 +275,9 @@ def test_a_model_trained_on_rays_refines_a_video_on_its_rays(tmp_path, tiny_mode
     refine_markers(str(recording), str(on_rays_model), str(tmp_path / "out.parquet"), str(tmp_path / "out.trc"))
     _, final, table, meta = read_observations(tmp_path / "out.parquet")
     learned = read_learned(table)
-    for xyz in (learned, final):  # the refiner's output and the bone fit's: on the rays
-        assert np.allclose(xyz[..., :2] / xyz[..., 2:], rays, atol=1e-5)
+    assert np.allclose(learned[..., :2] / learned[..., 2:], rays, atol=1e-5)  # the refiner's: on the rays
+    off_ray_m = np.linalg.norm(final[..., :2] - rays * final[..., 2:], axis=-1)
+    assert np.median(off_ray_m) < 0.02  # the bone fit's: within the 2D detector's error of them
     loaded = load_model(tiny_model)
     expected = refine_sequence(loaded, on_rays(observed, rays).astype(np.float32), fps=60.0)
     assert np.allclose(learned[..., 2], expected[..., 2], atol=1e-4)  # the model saw the capture on rays
