@@ -180,6 +180,7 @@ def test_rerun_plans(run):
         ("cmu:\n  include: ['*.bvh']\n", r"config cmu: moved to sources\.cmu"),
         ("joint_angles:\n  subjects: {joey: {height_m: 1.8}}\n", r"config joint_angles\.subjects: moved to subjects"),
         ("corruption:\n  error_model: real\n", r"'real' is not one of \['synthetic', 'fitted', 'mixed'\]"),
+        ("multiview:\n  pose_modes: [video]\n", r"multiview\.average_modes \['flip'\]: not among pose_modes"),
         ("realval_compare_sources: [[cmu, vicon]]\n", r"\['vicon'\] are not enabled sources"),
         (
             "corruptoin:\n  noise_mm: [10, 20]\n",

@@ -72,6 +72,11 @@ if (
     raise ValueError(
         "config corruption: body_correlation² + segment_correlation² must not exceed 1"
     )
+_unpooled = sorted(set(config["multiview"]["average_modes"]) - set(config["multiview"]["pose_modes"]))
+if _unpooled:
+    raise ValueError(
+        f"config multiview.average_modes {_unpooled}: not among pose_modes {config['multiview']['pose_modes']}"
+    )
 
 MOCAP = "resources/mocap"  # {source}/files/…, {source}/manifest.tsv
 
