@@ -26,11 +26,11 @@ log = logging.getLogger(__name__)
 
 NUM_LANDMARKS = 33
 HIPS, SHOULDERS = (23, 24), (11, 12)
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi")
 # BlazePose landmark i's mirror image (left ↔ right).
 MIRROR = np.arange(NUM_LANDMARKS)
 for _a, _b in [(1, 4), (2, 5), (3, 6), (7, 8), (9, 10)] + [(i, i + 1) for i in range(11, 33, 2)]:
     MIRROR[_a], MIRROR[_b] = _b, _a
-POSE_MODES = ("video", "image", "flip")
 
 
 def unflipped(image: np.ndarray, world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -41,9 +41,6 @@ def unflipped(image: np.ndarray, world: np.ndarray) -> tuple[np.ndarray, np.ndar
     image[:, 0] = 1.0 - image[:, 0]
     world[:, 0] = -world[:, 0]
     return image, world
-
-
-VIDEO_SUFFIXES = (".mp4", ".mov", ".avi")
 
 
 @dataclass

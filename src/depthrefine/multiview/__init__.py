@@ -3,7 +3,7 @@ people, and every camera × person pair as a monocular recording scored against 
 (docs/multiview.md).
 
 - ``read_calibration``, ``read_qca``, ``read_toml``, ``write_toml``, ``Camera``: calibrations.
-- ``triangulate``, ``dlt``: points from ≥ 3 views, best view subset under a gate.
+- ``triangulate``, ``dlt``: points from ≥ 3 views, refined on the pixel error, views chosen as Pose2Sim does.
 - ``associate_frame``, ``link_people``, ``agree_labels``, ``agree_limb_labels``: who is who.
 - ``refine_rotations``: one small rotation per camera, fitted on the people.
 - ``build_reference``, ``ReferenceConfig``: the whole reference of a session.

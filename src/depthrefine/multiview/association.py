@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from depthrefine.capture.pose import MIRROR  # noqa: F401  (re-exported: the label swap)
+from depthrefine.capture.pose import MIRROR
 from depthrefine.multiview.calibration import Camera
 from depthrefine.multiview.triangulation import dlt, projection_matrices
 

@@ -81,7 +81,7 @@ def person_qc(person, ms, cameras) -> dict:
             "p90_px": float(np.percentile(e, 90)) if e.size else None,
         }
     # The same error over every view that saw the point, the views left out too (view_error_px).
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN landmark-frames
         seen_mean = np.nanmean(per_view, axis=-1)  # (F, 33)
     all_views = np.stack([seen_mean[:, list(ms.landmarks[n])].mean(axis=1) for n in ms.names], axis=1)
