@@ -320,3 +320,33 @@ def test_an_averaged_mode_must_be_a_pose_mode():
     dets = {"video": Detections([[]], [[]], 60.0, 100, 100)}
     with pytest.raises(ValueError, match="average_modes"):
         pooled_detections(dets, (100, 100), ["video"], 15.0, ["video", "flip"])
+
+
+def test_a_planted_camera_rotation_is_recovered_from_the_views_the_choice_left_out(cameras):
+    """Camera c's calibration is off by 1.8° (≈ 45 px): the 4-view fit errs > 15 px on average,
+    so Pose2Sim's choice triangulates without c. The rotation fit still sees them (every view under the gate)
+    and turns c back to within 0.05°; fitted on the chosen views alone it cannot."""
+    from scipy.spatial.transform import Rotation
+
+    from depthrefine.multiview.refinement import calibration_observations, refine_rotations
+
+    planted = np.radians([1.8, 0.0, 0.0])  # a tilt of c: its image shifts vertically
+    truth = [cam.rotated(planted) if cam.name == "c" else cam for cam in cameras]
+    rng = np.random.default_rng(3)
+    X = np.concatenate([body((x, y, 0.0), f) for x, y, f in rng.uniform([-1, -1, -3], [1, 1, 3], (6, 3))])
+    px = project(truth, X) + rng.normal(0.0, 1.0, (len(X), 4, 2))
+    seen = np.ones((len(X), 4), dtype=bool)
+    before = triangulate(cameras, px, seen, gate_px=80.0, min_views=3, prefer_px=15.0)
+    assert before.views[:, 2].mean() < 0.05 and np.nanmedian(before.per_view_px[:, 2]) > 30.0
+
+    points, pixels, fitted_on = calibration_observations([before], [px], gate_px=80.0)
+    assert fitted_on[:, 2].mean() > 0.9
+    refined, _ = refine_rotations(cameras, points, pixels, fitted_on, max_deg=3.5)  # a box: 2.02° an axis
+    residual = Rotation.from_matrix(refined[2].R @ truth[2].R.T).magnitude()
+    assert np.degrees(residual) < 0.05
+    after = triangulate(refined, px, seen, gate_px=80.0, min_views=3, prefer_px=15.0)
+    assert after.views.all() and np.nanmedian(after.error_px) < 2.0
+
+    chosen = before.views[np.isfinite(before.points[:, 0])]  # the old fit: the chosen views only
+    chosen_only, _ = refine_rotations(cameras, points, pixels, chosen, max_deg=3.5)
+    assert np.degrees(Rotation.from_matrix(chosen_only[2].R @ truth[2].R.T).magnitude()) > 1.0

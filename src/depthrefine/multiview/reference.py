@@ -21,7 +21,7 @@ from depthrefine.multiview.association import (
     link_people,
 )
 from depthrefine.multiview.calibration import Camera
-from depthrefine.multiview.refinement import refine_rotations
+from depthrefine.multiview.refinement import calibration_observations, refine_rotations
 from depthrefine.multiview.triangulation import Triangulated, triangulate
 
 log = logging.getLogger(__name__)
@@ -273,11 +273,8 @@ def build_reference(
     }
     refined = cameras
     if cfg.refine_rotations and people:
-        points = np.concatenate([t.points for t in before])
-        px = np.concatenate([o[0] for o in obs])
-        kept = np.isfinite(points).all(axis=1)
-        seen = np.concatenate([t.views for t in before])[kept]
-        refined, degrees = refine_rotations(cameras, points[kept], px[kept], seen, max_deg=cfg.max_rotation_deg)
+        points, px, seen = calibration_observations(before, [o[0] for o in obs], cfg.gate_px)
+        refined, degrees = refine_rotations(cameras, points, px, seen, max_deg=cfg.max_rotation_deg)
         qc["rotation_deg"] = {c.name: d.round(3).tolist() for c, d in zip(cameras, degrees)}
         log.info("camera rotations refined (deg): %s", qc["rotation_deg"])
         # The refined cameras associate better too: one more pass.
