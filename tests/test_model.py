@@ -40,3 +40,43 @@ def test_wrong_window_and_config_errors():
         config(3, window=10)
     with pytest.raises(ValueError, match="divisible"):
         config(3, dim=30, heads=4)
+
+
+def test_a_clip_shorter_than_the_window_is_reflected_back_and_forth():
+    """Every window is centred on its frame and holds only the clip's frames, in the order
+    a reflection at both ends gives (… 2 1 0 1 2 … n−1 n−2 …)."""
+    import numpy as np
+
+    from depthrefine.model.windows import windows_of
+
+    clip = np.arange(6, dtype=float)[:, None, None]  # 6 frames, 1 marker, 1 channel
+    w = windows_of(clip, 21)[..., 0, 0]
+    assert w.shape == (6, 21)
+    np.testing.assert_array_equal(w[:, 10], np.arange(6))
+    np.testing.assert_array_equal(w[0, 10:], [0, 1, 2, 3, 4, 5, 4, 3, 2, 1, 0])
+    np.testing.assert_array_equal(w[0, :11], [0, 1, 2, 3, 4, 5, 4, 3, 2, 1, 0])
+    assert np.abs(np.diff(w, axis=1)).max() == 1  # continuous: no jump back to the start
+    with pytest.raises(ValueError, match="needs at least 2"):
+        windows_of(clip[:1], 21)
+
+
+def test_training_sees_short_contexts_in_the_share_asked():
+    """context_parts cuts a clip into consecutive parts covering it once; about the share of
+    frames asked lies in parts from MIN_CLIP_FRAMES up to shorter than the window."""
+    import numpy as np
+
+    from depthrefine.model.windows import MIN_CLIP_FRAMES, context_parts
+
+    rng = np.random.default_rng(0)
+    short = total = 0
+    for n in rng.integers(100, 2000, size=50):
+        parts = context_parts(int(n), 81, 0.25, rng)
+        assert parts[0][0] == 0 and parts[-1][1] == n
+        assert all(a[1] == b[0] for a, b in zip(parts, parts[1:]))
+        lengths = np.array([b - a for a, b in parts])
+        assert (lengths[:-1] >= MIN_CLIP_FRAMES).all() and (lengths[:-1] < 81).all()
+        short += lengths[:-1].sum()
+        total += n
+    assert 0.22 < short / total < 0.3
+    assert context_parts(500, 81, 0.0, rng) == [(0, 500)]
+    assert context_parts(500, MIN_CLIP_FRAMES, 0.25, rng) == [(0, 500)]  # no shorter context exists

@@ -208,7 +208,7 @@ def test_marker_files_and_their_errors(run):
     write_trc_camera(tmp / "markers" / "short.trc", raw.xyz[:8], raw.markers, 60.0)
     result = snakemake(workdir, "results/eval/short.html", check=False)
     assert result.returncode != 0
-    assert re.search(r"short.trc.*: 8 frames is shorter than the model's window of 11 frames", result.stderr)
+    assert re.search(r"short.trc.*: 8 frames at 60 fps is shorter than the 11 frames the refiner needs", result.stderr)
     assert not (workdir / "results/eval/short.html").exists()
 
     keep = [i for i, n in enumerate(raw.markers) if "Hip" not in n]

@@ -110,7 +110,7 @@ def test_cli_errors(tmp_path, tiny_model, test_clip, capsys):
     short = clip.__class__(**{**clip.__dict__, "observed": clip.observed[:5]})
     make_trc(short, markers, tmp_path / "short.trc", extra=False)
     assert main([str(tmp_path / "short.trc"), str(tmp_path / "o.trc"), "--model", str(tiny_model)]) == 2
-    assert "5 frames is shorter than the model's window of 11 frames" in capsys.readouterr().err
+    assert "5 frames at 60 fps is shorter than the 11 frames the refiner needs" in capsys.readouterr().err
     assert main([str(tmp_path / "short.trc"), str(tmp_path / "o.trc"), "--model", str(tmp_path / "none.pt")]) == 2
     assert "model checkpoint" in capsys.readouterr().err
     (tmp_path / "notes.pt").write_text("not a checkpoint\n")
@@ -283,3 +283,29 @@ def test_a_model_trained_on_rays_refines_a_video_on_its_rays(tmp_path, tiny_mode
     assert np.allclose(learned[..., 2], expected[..., 2], atol=1e-4)  # the model saw the capture on rays
     assert json.loads(meta["capture"])["bone_fit"]["height_m"] is None
     assert load_model(on_rays_model).on_rays and not loaded.on_rays
+
+
+def test_a_clip_shorter_than_the_window_is_refined(tiny_model, test_clip):
+    """A model with a 41-frame window refines a 20-frame clip (reflected back and forth to
+    fill its windows): depth changes, x and y stay, every frame is finite; shorter than the
+    minimum is refused."""
+    import dataclasses
+
+    import torch
+
+    from depthrefine.model.network import DepthRefiner, ModelConfig
+
+    loaded = load_model(tiny_model)
+    cfg = ModelConfig.from_dict({**loaded.model.cfg.to_dict(), "window": 41})
+    torch.manual_seed(0)
+    wide = DepthRefiner(cfg).eval()
+    torch.nn.init.normal_(wide.head.weight, std=0.1)
+    wide_loaded = dataclasses.replace(loaded, model=wide, window=41)
+    clip, _, _ = test_clip
+    short = clip.observed[:20]
+    out = refine_sequence(wide_loaded, short, fps=loaded.fps)
+    assert out.shape == short.shape and np.isfinite(out).all()
+    np.testing.assert_allclose(out[..., :2], short[..., :2])
+    assert np.abs(out[..., 2] - short[..., 2]).mean() > 1e-3
+    with pytest.raises(ValueError, match="10 frames at 60 fps is shorter than the 11 frames"):
+        refine_sequence(wide_loaded, clip.observed[:10], fps=loaded.fps)

@@ -21,6 +21,7 @@ from depthrefine.io import atomic_write_text
 from depthrefine.markers.index import camera_up
 from depthrefine.model.dataset import read_shard_clips
 from depthrefine.model.refine import LoadedModel, load_model, refine_sequence
+from depthrefine.model.windows import MIN_CLIP_FRAMES
 from depthrefine.tables import fixed_list, write_parquet
 
 log = logging.getLogger(__name__)
@@ -74,9 +75,9 @@ def evaluate_heldout(
         table = pq.read_table(path)
         refined_all = []
         for clip in clips:
-            if clip.observed.shape[0] < loaded.window:
+            if clip.observed.shape[0] < MIN_CLIP_FRAMES:
                 log.warning(
-                    "%s: %d frames, shorter than the window; evaluated as unrefined",
+                    "%s: %d frames, shorter than the refiner's minimum; evaluated as unrefined",
                     clip.clip_id,
                     clip.observed.shape[0],
                 )

@@ -18,11 +18,17 @@ from torch.utils.data import IterableDataset, get_worker_info
 from depthrefine.markers.index import MarkerIndex
 from depthrefine.model.windows import (
     clip_supervision,
+    context_parts,
     model_input,
     normalise,
     windows_of,
 )
 from depthrefine.tables import column_xyz
+
+# Share of the training frames whose window holds only a part of their clip shorter than the
+# window (reflected back and forth), as a video clip shorter than the window is at inference;
+# validation windows always see their whole clip.
+SHORT_CONTEXT_SHARE = 0.25
 
 
 @dataclass
@@ -71,17 +77,28 @@ def read_shard_clips(path: str) -> tuple[list[Clip], list[str]]:
 
 
 def clip_training_windows(
-    clip: Clip, index: MarkerIndex, window: int, stride: int = 1, lowpass_hz: float | None = None
+    clip: Clip,
+    index: MarkerIndex,
+    window: int,
+    stride: int = 1,
+    lowpass_hz: float | None = None,
+    short_share: float = 0.0,
+    rng: np.random.Generator | None = None,
 ) -> dict[str, np.ndarray]:
-    """Every ``stride``-th centred window of a clip, normalised, with what the losses need."""
+    """Every ``stride``-th centred window of a clip, normalised, with what the losses need;
+    ``short_share`` of the frames see only a part of the clip shorter than the window
+    (windows.context_parts), as a short clip does at inference."""
     observed = model_input(clip.observed, clip.fps, lowpass_hz)
     sup = clip_supervision(clip.true, observed, index, clip.elevation_deg, clip.fps)
-    centres = slice(None, None, stride)
-    obs_w = windows_of(observed, window)[centres]
-    true_w = windows_of(clip.true, window)[centres]
+    parts = context_parts(len(observed), window, short_share, rng) if rng is not None else [(0, len(observed))]
+
+    def windowed(a: np.ndarray) -> np.ndarray:
+        return np.concatenate([windows_of(a[start:stop], window) for start, stop in parts])[::stride]
+
+    obs_w, true_w = windowed(observed), windowed(clip.true)
     x, root = normalise(obs_w, index, sup["scale"])
     true = (true_w - root[:, None, None, :]) / sup["scale"]
-    contact = windows_of(sup["contact"][:, :, None], window)[centres][..., 0]
+    contact = windowed(sup["contact"][:, :, None])[..., 0]
     n = x.shape[0]
     return {
         "x": x.astype(np.float32),
@@ -146,7 +163,15 @@ class WindowStream(IterableDataset):
             for clip in clips:
                 if clip.observed.shape[0] < self.window:
                     continue
-                part = clip_training_windows(clip, self.index, self.window, self.stride, self.lowpass_hz)
+                part = clip_training_windows(
+                    clip,
+                    self.index,
+                    self.window,
+                    self.stride,
+                    self.lowpass_hz,
+                    short_share=SHORT_CONTEXT_SHARE if self.shuffle else 0.0,
+                    rng=rng,
+                )
                 keep = self.keep.get(path, 1.0)
                 if keep < 1.0:
                     take = rng.random(len(part["x"])) < keep

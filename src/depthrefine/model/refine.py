@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from depthrefine.markers.index import MarkerIndex, body_scale
-from depthrefine.model.windows import model_input, normalise, windows_of
+from depthrefine.model.windows import MIN_CLIP_FRAMES, model_input, normalise, windows_of
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +139,11 @@ def _refine_at_model_rate(
     import torch
 
     _check_input(loaded, observed, source)
-    if observed.shape[0] < loaded.window:
+    if observed.shape[0] < MIN_CLIP_FRAMES:
         raise ValueError(
-            f"{source or 'input'}: {observed.shape[0]} frames is shorter than the model's window "
-            f"of {loaded.window} frames"
+            f"{source or 'input'}: {observed.shape[0]} frames at {loaded.fps:g} fps is shorter than the "
+            f"{MIN_CLIP_FRAMES} frames the refiner needs (a clip shorter than its window of "
+            f"{loaded.window} frames is reflected back and forth to fill it)"
         )
     stride = (loaded.window + 1) // 2 if stride is None else stride
     if not 1 <= stride <= loaded.window:
