@@ -77,6 +77,13 @@ def test_summary_table_over_pairs(run):
         held and all(p["person"] != "p0" for p in held) and not any(p["held_out"] for p in pairs if p["person"] == "p0")
     )
     assert result["summary_held_out"]["raw"]["depth_mm"]["n"] == len(held)
+    # beside it, the same model on its shards' synthetic test split: the filters and the
+    # refiner lower the corrupted input's depth error and jitter there too
+    synthetic = result["synthetic_heldout"]
+    assert synthetic["clips"] > 0 and set(synthetic["table"]) == {"raw", "butterworth", "savgol", "refined"}
+    table = synthetic["table"]
+    assert table["refined"]["depth_mm"] < table["raw"]["depth_mm"]
+    assert table["butterworth"]["jitter_mm"] < 0.2 * table["raw"]["jitter_mm"]
 
 
 def test_error_model_fitted_on_the_fitting_pairs(run):
@@ -140,8 +147,9 @@ def test_joint_angles_of_every_pair(run):
             assert 1.3 < c["height_m"] < 2.1, (folder, key)
         assert set(p["joint_angles"]) == captures - {"reference"}
         for key, scores in p["joint_angles"].items():
-            # 12–24° measured on these short, occluded clips (the raw capture's systematic errors)
-            assert 3 < scores["headline_deg"] < 40, (folder, key)
+            # 12–41° measured on these short, occluded clips (the raw capture's systematic errors;
+            # 41° where BlazePose tilts the woman ≈ 45° in depth in cam04, docs/model.md)
+            assert 3 < scores["headline_deg"] < 50, (folder, key)
     assert set(result["joint_angles"]) == captures - {"reference"}
     assert result["joint_angles"]["raw"]["headline_deg"]["n"] == len(result["pairs"])
     # OpenSim's messages went to the rule's log, and no opensim.log was left behind
@@ -155,7 +163,7 @@ def test_pages_render_in_headless_chromium(run):
     assert "Mean ± sd over" in dom and dom.count("<tr>") >= 5 + 5 + 2
     assert "learned refinement, trained on cmu only" in dom
     assert "Joint-angle RMSE against the reference" in dom and "knee flexion R" in dom
-    assert "angle-rmse-pairs" in dom and "held-out" in dom
+    assert "angle-rmse-pairs" in dom and "held-out" in dom and "synthetic-heldout" in dom
     dom = headless("--dump-dom", (workdir / "results/eval/error_model.html").as_uri()).stdout
     assert "residual-figure" in dom and "data:image/png;base64," in dom and "yaw_clip_deg" in dom
     dom = headless("--dump-dom", (workdir / "results/reference/lab-two-people/qc.html").as_uri()).stdout

@@ -113,6 +113,35 @@ rule realval_compare:
         "../scripts/realval_compare.py"
 
 
+rule realval_synthetic:
+    """The video model's synthetic held-out table (its shards' test split: corrupted input,
+    Butterworth, Savitzky–Golay, learned) beside the real one, so that a gain on real pairs
+    is not bought with a loss on synthetic data."""
+    input:
+        model=f"results/model/{MARKERSET_NAMES['video_markerset']}/best.pt",
+        manifest=f"results/shards/{MARKERSET_NAMES['video_markerset']}/manifest.json",
+        code=package_code("evaluation/heldout.py", "evaluation/metrics.py", "model/refine.py", "model/windows.py"),
+    output:
+        html="results/eval/realval/synthetic.html",
+        json="results/eval/realval/synthetic.json",
+        refined=directory("results/eval/realval/synthetic"),
+    log:
+        "logs/realval_synthetic.log",
+    benchmark:
+        "benchmarks/realval_synthetic.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        savgol_window_s=config["eval"]["savgol_window_s"],
+        device=config["eval"]["device"],
+    script:
+        "../scripts/heldout_report.py"
+
+
 rule realval_summary:
     """The summary over every evaluated camera × person pair of every session, with each
     person's reference QC: results/eval/realval.{html,json}."""
@@ -120,6 +149,7 @@ rule realval_summary:
         reports=realval_reports,
         qc=realval_qc,
         compare=[f"results/eval/realval/sources/{subset}.json" for subset in SUBSETS],
+        synthetic="results/eval/realval/synthetic.json",
         code=package_code("evaluation/realval.py", "angles/catalogue.py"),
     output:
         json="results/eval/realval.json",

@@ -16,4 +16,5 @@ realval_summary(
     snakemake.output.html,
     compare={Path(p).stem: json.loads(Path(p).read_text()) for p in snakemake.input.compare},
     fit_pairs=list(snakemake.params.fit_pairs),
+    synthetic=json.loads(Path(snakemake.input.synthetic).read_text()),
 )
