@@ -135,7 +135,8 @@ def _refine_at_model_rate(
     it. ``stride`` k > 1: windows every k frames; every frame averages the predictions of the
     windows covering it, weighted towards each window's centre (k times less compute). The
     default, (window + 1) // 2, covers every frame by two windows and refines a minute of
-    60 fps video in 0.9 s on 2 cores with the default model (bench/bench_refine.py)."""
+    60 fps video in 1.4 s on 2 cores with the default model (bench/bench_refine.py; 1.2 s with
+    an 11-frame window on the same machine: the windows cost about the same per frame)."""
     import torch
 
     _check_input(loaded, observed, source)
