@@ -113,10 +113,10 @@ rule realval_compare:
         "../scripts/realval_compare.py"
 
 
-rule realval_synthetic:
-    """The video model's synthetic held-out table (its shards' test split: corrupted input,
-    Butterworth, Savitzky–Golay, learned) beside the real one, so that a gain on real pairs
-    is not bought with a loss on synthetic data."""
+use rule heldout_report as realval_synthetic with:
+    # The video model's synthetic held-out table (its shards' test split: corrupted input,
+    # Butterworth, Savitzky–Golay, learned) beside the real one, so that a gain on real pairs
+    # is not bought with a loss on synthetic data.
     input:
         model=f"results/model/{MARKERSET_NAMES['video_markerset']}/best.pt",
         manifest=f"results/shards/{MARKERSET_NAMES['video_markerset']}/manifest.json",
@@ -129,17 +129,6 @@ rule realval_synthetic:
         "logs/realval_synthetic.log",
     benchmark:
         "benchmarks/realval_synthetic.tsv"
-    conda:
-        "../../envs/train.yaml"
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=60,
-    params:
-        savgol_window_s=config["eval"]["savgol_window_s"],
-        device=config["eval"]["device"],
-    script:
-        "../scripts/heldout_report.py"
 
 
 rule realval_summary:
