@@ -61,6 +61,16 @@ def test_summary_table_over_pairs(run):
         # the filters and the refiner's 6 Hz front end remove most of the raw jitter
         assert p["estimates"]["butterworth"]["jitter_mm"] < 0.5 * p["estimates"]["raw"]["jitter_mm"]
         assert p["estimates"]["refined"]["jitter_mm"] < 0.5 * p["estimates"]["raw"]["jitter_mm"]
+    # The calibration gives each camera's up: the bone fit takes the lean nearer upright. The
+    # woman in cam04 leans the wrong way in depth (26° from upright, the reference 1°): turned.
+    from depthrefine.multiview.calibration import read_toml
+
+    cameras = {c.name: c for c in read_toml(run[0] / "results/reference/lab-two-people/calibration_refined.toml")}
+    for p in pairs:
+        up = p["upright"]
+        assert np.allclose(up["camera_up"], cameras[p["camera"]].R @ [0.0, 0.0, 1.0], atol=1e-3)  # world_up: z
+        assert up["turned"] == (up["mirrored_lean_deg"] < up["lean_deg"])
+    assert any(p["upright"]["turned"] for p in pairs if (p["camera"], p["person"]) == ("cam04", "p1"))
     for key in ESTIMATES:
         s = result["summary"][key]["depth_mm"]
         assert s["n"] == len(pairs) and s["sd"] > 0

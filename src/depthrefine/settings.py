@@ -106,3 +106,14 @@ def subject_for(name: str, subjects: dict | None) -> dict:
         if fnmatchcase(name, pattern):
             return dict(values or {})
     return {}
+
+
+def camera_up_for(name: str, cameras: dict | None) -> list[float] | None:
+    """The world's up in the recording's camera frame from the first entry of config ``cameras``
+    matching it ({pitch_deg, roll_deg}), else None (capture/upright.py)."""
+    from depthrefine.capture.upright import camera_up
+
+    attitude = subject_for(name, cameras)
+    if not attitude:
+        return None
+    return camera_up(attitude["pitch_deg"], attitude.get("roll_deg", 0.0)).tolist()

@@ -74,6 +74,7 @@ rule pair_markers:
     params:
         fps=config["fps"],
         gap_fill_s=config["gap_fill_s"],
+        world_up=config["multiview"]["world_up"],
     script:
         "../scripts/pair_markers.py"
 
@@ -82,7 +83,9 @@ use rule refine_recording as refine_recording_on_sources with:
     input:
         markers="results/markers/{video}.parquet",
         model=subset_model,
-        code=package_code("capture/recording.py", "capture/rays.py", "capture/bonefit.py", "model/refine.py"),
+        code=package_code(
+            "capture/recording.py", "capture/rays.py", "capture/bonefit.py", "capture/upright.py", "model/refine.py"
+        ),
     output:
         parquet="results/refined/sources/{subset}/{video}.parquet",
         trc="results/refined/sources/{subset}/{video}.trc",

@@ -55,11 +55,14 @@ rule recording_markers:
 rule refine_recording:
     """Raw markers → depth-refined markers with the model of their marker set; for video, then
     on their rays and fitted to the clip's bone lengths (the subject's height from config
-    subjects when given)."""
+    subjects when given; the body's lean nearer upright where the camera's up is known: config
+    cameras, or a real-validation pair's calibration)."""
     input:
         markers="results/markers/{video}.parquet",
         model=recording_model,
-        code=package_code("capture/recording.py", "capture/rays.py", "capture/bonefit.py", "model/refine.py"),
+        code=package_code(
+            "capture/recording.py", "capture/rays.py", "capture/bonefit.py", "capture/upright.py", "model/refine.py"
+        ),
     output:
         parquet="results/refined/{video}.parquet",
         trc="results/refined/{video}.trc",
@@ -76,6 +79,7 @@ rule refine_recording:
     params:
         device=config["eval"]["device"],
         subjects=config["subjects"],
+        cameras=config["cameras"],
     script:
         "../scripts/refine_recording.py"
 

@@ -19,4 +19,5 @@ pair_recording(
     recording=f"{w.session}@{w.camera}@{w.person}",
     fps=snakemake.params.fps,
     gap_fill_s=snakemake.params.gap_fill_s,
+    world_up=snakemake.params.world_up,
 )

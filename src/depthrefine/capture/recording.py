@@ -346,12 +346,16 @@ def refine_markers(
     *,
     device: str = "cpu",
     height_m: float | None = None,
+    camera_up: list[float] | None = None,
 ) -> None:
     """The recording refined by the model; for a video (markers with camera rays) then fitted
     to the clip's constant bone lengths near its rays (``height_m``: the subject's stated
     height, config subjects): ``refined_xyz`` holds the chain's final output, ``learned_xyz``
-    the refiner's own (docs/data.md, "Observations")."""
+    the refiner's own (docs/data.md, "Observations"). ``camera_up``: the world's up in the
+    camera frame (config cameras; else the capture's own, from a calibration): the body's lean
+    in depth is taken nearer upright before the bone fit (capture/upright.py)."""
     from depthrefine.capture.bonefit import bone_fit
+    from depthrefine.capture.upright import nearer_upright
     from depthrefine.model.refine import load_model
 
     observed, _, table, meta = read_observations(markers_parquet)
@@ -375,11 +379,13 @@ def refine_markers(
         refined = at_depth_on_rays(refined, rays[0])
     learned = None
     info = json.loads(meta.get("capture", "{}")) | {"model": model_path}
+    up = camera_up if camera_up is not None else info.get("camera_up")
     if rays is not None:
         learned = refined
-        fitted, lengths = bone_fit(
-            on_rays(learned, *rays), rays[0], json.loads(meta["segments"]), markers, fps, height_m
-        )
+        prior = learned
+        if up is not None:
+            prior, info["upright"] = nearer_upright(learned, rays[0], markers, np.asarray(up))
+        fitted, lengths = bone_fit(on_rays(prior, *rays), rays[0], json.loads(meta["segments"]), markers, fps, height_m)
         refined = fitted.astype(np.float32)
         info |= {"bone_fit": {"height_m": height_m, "lengths_m": lengths}}
     write_observations(

@@ -229,6 +229,7 @@ def realval_summary(
                 "estimates": estimates,
                 "reference": ref["reference"],
                 "joint_angles": r.get("joint_angles", {}).get("against_reference"),
+                "upright": r["capture"].get("upright"),  # the lean decision (capture/upright.py)
             }
         )
     result = {
@@ -348,6 +349,15 @@ def _mean_rows(summary: dict, keys: list[str]) -> str:
     )
 
 
+def _lean(upright: dict | None) -> str:
+    """The refiner's lean from upright and the bone fit's choice (docs/model.md, "The camera's up")."""
+    if not upright:
+        return "camera's up not known"
+    if upright["turned"]:
+        return f"{upright['lean_deg']:.0f} → {upright['mirrored_lean_deg']:.0f} (mirrored lean taken)"
+    return f"{upright['lean_deg']:.0f} (mirrored: {upright['mirrored_lean_deg']:.0f})"
+
+
 def _body(result: dict) -> str:
     esc = html.escape
     parts = [
@@ -383,10 +393,10 @@ def _body(result: dict) -> str:
             )
             who = "".join(f"<td>{esc(str(p[k]))}</td>" for k in ("session", "camera", "person", "frames"))
             who += f"<td>{'held out' if p['held_out'] else 'fitting'}</td>"
-            rows += f"<tr>{who}{cells}</tr>"
+            rows += f"<tr>{who}<td>{_lean(p.get('upright'))}</td>{cells}</tr>"
         parts.append(
             "<h2>Per pair</h2><table><tr><th>session</th><th>camera</th><th>person</th><th>frames</th>"
-            "<th>error model</th>"
+            "<th>error model</th><th>lean from the camera's up (°)</th>"
             f"{head}</tr>{rows}</table>"
         )
         parts.append(_angles_table(result["joint_angles"], result["pairs"]))

@@ -207,10 +207,12 @@ def pair_recording(
     recording: str,
     fps: float,
     gap_fill_s: float,
+    world_up: list[float] | None = None,
 ) -> dict:
     """One camera × person pair → that camera's own monocular markers (its BlazePose world
     landmarks, what a single-camera user gets) as a recording, and the reference in that
-    camera's frame over the same frames (docs/multiview.md)."""
+    camera's frame over the same frames (docs/multiview.md). ``world_up``: the calibration's
+    up direction; the capture info then holds the camera's (``camera_up``, camera frame)."""
     from depthrefine.capture.pose import landmarks_to_markers
     from depthrefine.capture.recording import _finish, draw_skeleton, marker_rays
     from depthrefine.markers.markersets import load_markerset
@@ -262,6 +264,9 @@ def pair_recording(
         },
         "intrinsics": {"K": cam.K.tolist(), "dist": cam.dist.tolist(), "from": "the session's refined calibration"},
     }
+    if world_up is not None:
+        up = cam.R @ np.asarray(world_up, dtype=np.float64)
+        extra["camera_up"] = (up / np.linalg.norm(up)).round(6).tolist()
     raw_seg, rays_seg = raw[start:end].copy(), rays[start:end].copy()
     raw_seg[det[start:end] < 0] = rays_seg[det[start:end] < 0] = np.nan
     info, observed = _finish(

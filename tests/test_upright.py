@@ -1,0 +1,121 @@
+"""The camera's up direction settles the body's lean in depth (capture/upright.py)."""
+
+import numpy as np
+import pytest
+
+from depthrefine.capture.upright import body_axis, camera_up, nearer_upright
+
+STANDING = {  # metres, world: x right of the camera, y away from it, z up
+    "Neck": (0.0, 0.0, 1.45),
+    "RShoulder": (-0.18, 0.0, 1.42),
+    "LShoulder": (0.18, 0.0, 1.42),
+    "RElbow": (-0.22, 0.03, 1.14),
+    "LElbow": (0.22, -0.03, 1.14),
+    "RWrist": (-0.24, 0.10, 0.88),
+    "LWrist": (0.24, -0.08, 0.88),
+    "midHip": (0.0, 0.0, 0.95),
+    "RHip": (-0.10, 0.0, 0.95),
+    "LHip": (0.10, 0.0, 0.95),
+    "RKnee": (-0.10, 0.06, 0.52),
+    "LKnee": (0.10, -0.06, 0.52),
+    "RAnkle": (-0.10, 0.0, 0.09),
+    "LAnkle": (0.10, -0.08, 0.09),
+    "RHeel": (-0.10, -0.05, 0.03),
+    "LHeel": (0.10, -0.13, 0.03),
+    "RBigToe": (-0.12, 0.17, 0.02),
+    "LBigToe": (0.12, 0.09, 0.02),
+}
+NAMES = list(STANDING)
+
+
+def _camera(pitch_deg: float, roll_deg: float = 0.0) -> np.ndarray:
+    """World → camera rotation of a camera looking along world +y, pitched down, then rolled."""
+    t, r = np.radians(pitch_deg), np.radians(roll_deg)
+    level_pitched = np.array([[1.0, 0, 0], [0, -np.sin(t), -np.cos(t)], [0, np.cos(t), -np.sin(t)]])
+    roll = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1.0]])
+    return roll @ level_pitched
+
+
+@pytest.mark.parametrize("pitch, roll", [(0.0, 0.0), (22.0, 0.0), (-10.0, 0.0), (18.0, 25.0)])
+def test_camera_up_is_the_world_up_seen_by_a_pitched_and_rolled_camera(pitch, roll):
+    R = _camera(pitch, roll)
+    assert R[2] @ [0, 0, 1] <= 1e-12 or pitch < 0  # pitched down: the optical axis points below the horizon
+    assert np.allclose(camera_up(pitch, roll), R @ [0.0, 0.0, 1.0], atol=1e-12)
+
+
+def _walking_in_camera(pitch_deg: float, frames: int = 90) -> np.ndarray:
+    """The standing body with swinging limbs, 4 m in front of a camera at 1.9 m, pitched down;
+    (F, M, 3) camera frame."""
+    base = np.array([STANDING[n] for n in NAMES])
+    phase = np.sin(np.linspace(0, 2 * np.pi, frames))[:, None]
+    swing = np.zeros((frames, len(NAMES), 3))
+    for name, sign in (("RWrist", 1), ("LWrist", -1), ("RAnkle", -1), ("LAnkle", 1), ("RKnee", -0.5), ("LKnee", 0.5)):
+        swing[:, NAMES.index(name), 1] = 0.15 * sign * phase[:, 0]
+    world = base[None] + swing + np.array([0.0, 4.0, 0.0])
+    R = _camera(pitch_deg)
+    centre = np.array([0.0, 0.0, 1.9])
+    return (world - centre) @ R.T
+
+
+def _mirror_lean(xyz: np.ndarray) -> np.ndarray:
+    """The same clip leaning the other way in depth: its long axis mirrored about the plane
+    perpendicular to the line of sight, by a rotation about the hips (what BlazePose gets wrong)."""
+    from scipy.spatial.transform import Rotation
+
+    hips = xyz[:, [NAMES.index("LHip"), NAMES.index("RHip")]].mean(axis=1, keepdims=True)
+    sight = hips.mean(axis=(0, 1)) / np.linalg.norm(hips.mean(axis=(0, 1)))
+    axis = body_axis(xyz, NAMES)
+    normal = np.cross(sight, axis)
+    normal /= np.linalg.norm(normal)
+    off_perpendicular = np.arcsin(axis @ sight)  # the axis' angle out of the plane ⊥ the sight
+    R = Rotation.from_rotvec(2 * off_perpendicular * normal).as_matrix()  # away from the sight by twice
+    return hips + (xyz - hips) @ R.T
+
+
+def test_a_body_leaning_the_wrong_way_in_depth_is_turned_back():
+    """An upright clip filmed from 20° above, planted with the mirrored lean (the 2D hardly
+    changes), is turned back onto the true one; the true clip is left as it is."""
+    true = _walking_in_camera(pitch_deg=20.0)
+    rays = true[..., :2] / true[..., 2:]
+    wrong = _mirror_lean(true)
+    sight = np.array([0.0, 0.0, 1.0])  # the mirrored axis projects alike; the depth is far off
+    along = body_axis(true, NAMES) - sight * (body_axis(true, NAMES) @ sight)
+    assert np.cross(along, body_axis(wrong, NAMES))[2] == pytest.approx(0.0, abs=0.02)
+    assert np.abs(wrong[..., 2] - true[..., 2]).mean() > 0.1
+    up = camera_up(20.0)
+
+    turned, info = nearer_upright(wrong, rays, NAMES, up)
+    assert info["turned"] and info["lean_deg"] > 20 and info["mirrored_lean_deg"] < 3
+    assert np.abs(turned - true).max() < 1e-6
+
+    kept, info = nearer_upright(true, rays, NAMES, up)
+    assert not info["turned"] and info["lean_deg"] < 3
+    assert kept is true
+
+
+def test_the_choice_follows_the_camera_up_not_a_fixed_side():
+    """The same planted clip with the camera's up given as if it were pitched up instead:
+    then the wrong lean is the nearer one and is kept — the up direction decides."""
+    true = _walking_in_camera(pitch_deg=20.0)
+    rays = true[..., :2] / true[..., 2:]
+    wrong = _mirror_lean(true)
+    mirrored_up = camera_up(-20.0)
+    _, info = nearer_upright(wrong, rays, NAMES, mirrored_up)
+    assert not info["turned"]
+
+
+def test_the_lean_needs_the_shoulders_hips_and_ankles():
+    xyz = _walking_in_camera(10.0)
+    keep = [i for i, n in enumerate(NAMES) if n != "LAnkle"]
+    with pytest.raises(ValueError, match="LAnkle"):
+        nearer_upright(xyz[:, keep], xyz[:, keep, :2] / xyz[:, keep, 2:], [NAMES[i] for i in keep], camera_up(10.0))
+
+
+def test_config_cameras_give_the_up_of_the_first_matching_entry():
+    from depthrefine.settings import camera_up_for, config_section
+
+    cameras = {"lab-*": {"pitch_deg": 20.0, "roll_deg": -5.0}, "*": {"pitch_deg": 0.0}}
+    assert np.allclose(camera_up_for("lab-two-people@cam04@p1", cameras), camera_up(20.0, -5.0))
+    assert np.allclose(camera_up_for("joey", cameras), [0.0, -1.0, 0.0])
+    assert camera_up_for("joey", {}) is None
+    assert config_section("multiview", {})["world_up"] == [0, 0, 1]
