@@ -58,23 +58,27 @@ def _walking_in_camera(pitch_deg: float, frames: int = 90) -> np.ndarray:
 
 
 def _mirror_lean(xyz: np.ndarray) -> np.ndarray:
-    """The same clip leaning the other way in depth: its long axis mirrored about the plane
-    perpendicular to the line of sight, by a rotation about the hips (what BlazePose gets wrong)."""
+    """The same frames leaning the other way in depth: each frame's long axis mirrored about
+    the plane perpendicular to its line of sight, by a rotation about the hips (what
+    BlazePose gets wrong)."""
     from scipy.spatial.transform import Rotation
 
-    hips = xyz[:, [NAMES.index("LHip"), NAMES.index("RHip")]].mean(axis=1, keepdims=True)
-    sight = hips.mean(axis=(0, 1)) / np.linalg.norm(hips.mean(axis=(0, 1)))
-    axis = body_axis(xyz, NAMES)
-    normal = np.cross(sight, axis)
-    normal /= np.linalg.norm(normal)
-    off_perpendicular = np.arcsin(axis @ sight)  # the axis' angle out of the plane ⊥ the sight
-    R = Rotation.from_rotvec(2 * off_perpendicular * normal).as_matrix()  # away from the sight by twice
-    return hips + (xyz - hips) @ R.T
+    out = np.empty_like(xyz)
+    hips = xyz[:, [NAMES.index("LHip"), NAMES.index("RHip")]].mean(axis=1)
+    for f in range(len(xyz)):
+        sight = hips[f] / np.linalg.norm(hips[f])
+        axis = body_axis(xyz[f : f + 1], NAMES)
+        normal = np.cross(sight, axis)
+        normal /= np.linalg.norm(normal)
+        off_perpendicular = np.arcsin(axis @ sight)  # the axis' angle out of the plane ⊥ the sight
+        R = Rotation.from_rotvec(2 * off_perpendicular * normal).as_matrix()  # away from the sight by twice
+        out[f] = hips[f] + (xyz[f] - hips[f]) @ R.T
+    return out
 
 
 def test_a_body_leaning_the_wrong_way_in_depth_is_turned_back():
-    """An upright clip filmed from 20° above, planted with the mirrored lean (the 2D hardly
-    changes), is turned back onto the true one; the true clip is left as it is."""
+    """An upright clip filmed from 20° above, planted with the mirrored lean (the image line
+    of the body stays), is turned back exactly; the true clip is left as it is."""
     true = _walking_in_camera(pitch_deg=20.0)
     rays = true[..., :2] / true[..., 2:]
     wrong = _mirror_lean(true)
@@ -84,13 +88,30 @@ def test_a_body_leaning_the_wrong_way_in_depth_is_turned_back():
     assert np.abs(wrong[..., 2] - true[..., 2]).mean() > 0.1
     up = camera_up(20.0)
 
-    turned, info = nearer_upright(wrong, rays, NAMES, up)
-    assert info["turned"] and info["lean_deg"] > 20 and info["mirrored_lean_deg"] < 3
+    turned, info = nearer_upright(wrong, rays, NAMES, up, fps=60.0)
+    assert info["turned_frames"] == info["frames"] == len(true)
+    assert info["lean_deg"] > 20 and info["lean_after_deg"] < 3
     assert np.abs(turned - true).max() < 1e-6
 
-    kept, info = nearer_upright(true, rays, NAMES, up)
-    assert not info["turned"] and info["lean_deg"] < 3
+    kept, info = nearer_upright(true, rays, NAMES, up, fps=60.0)
+    assert not info["turned"] and info["turned_frames"] == 0 and info["lean_deg"] < 3
     assert kept is true
+
+
+def test_a_lean_that_flips_part_way_is_turned_back_where_it_is_wrong():
+    """BlazePose flips the lean for stretches of frames: from frame 40 on here. Only those
+    frames are turned; a flip shorter than MIN_RUN_S (5 frames) is taken for noise."""
+    true = _walking_in_camera(pitch_deg=20.0)
+    rays = true[..., :2] / true[..., 2:]
+    wrong = _mirror_lean(true)
+    up = camera_up(20.0)
+    flipped = np.concatenate([true[:40], wrong[40:]])
+    out, info = nearer_upright(flipped, rays, NAMES, up, fps=60.0)
+    assert info["turned_frames"] == len(true) - 40
+    assert np.abs(out - true).max() < 1e-6
+    brief = np.concatenate([true[:40], wrong[40:45], true[45:]])
+    out, info = nearer_upright(brief, rays, NAMES, up, fps=60.0)
+    assert info["turned_frames"] == 0 and out is brief
 
 
 def test_the_choice_follows_the_camera_up_not_a_fixed_side():
@@ -100,7 +121,7 @@ def test_the_choice_follows_the_camera_up_not_a_fixed_side():
     rays = true[..., :2] / true[..., 2:]
     wrong = _mirror_lean(true)
     mirrored_up = camera_up(-20.0)
-    _, info = nearer_upright(wrong, rays, NAMES, mirrored_up)
+    _, info = nearer_upright(wrong, rays, NAMES, mirrored_up, fps=60.0)
     assert not info["turned"]
 
 
@@ -108,7 +129,9 @@ def test_the_lean_needs_the_shoulders_hips_and_ankles():
     xyz = _walking_in_camera(10.0)
     keep = [i for i, n in enumerate(NAMES) if n != "LAnkle"]
     with pytest.raises(ValueError, match="LAnkle"):
-        nearer_upright(xyz[:, keep], xyz[:, keep, :2] / xyz[:, keep, 2:], [NAMES[i] for i in keep], camera_up(10.0))
+        nearer_upright(
+            xyz[:, keep], xyz[:, keep, :2] / xyz[:, keep, 2:], [NAMES[i] for i in keep], camera_up(10.0), fps=60.0
+        )
 
 
 def test_config_cameras_give_the_up_of_the_first_matching_entry():
@@ -119,3 +142,20 @@ def test_config_cameras_give_the_up_of_the_first_matching_entry():
     assert np.allclose(camera_up_for("joey", cameras), [0.0, -1.0, 0.0])
     assert camera_up_for("joey", {}) is None
     assert config_section("multiview", {})["world_up"] == [0, 0, 1]
+
+
+def test_the_session_up_is_the_calibrations_unless_the_people_stand_another_way(caplog):
+    """z-up calibrations (Qualisys, Pose2Sim) give their z; a world frame that is not z-up
+    (Anipose's is its first camera's) is caught by the people's ankle → shoulder direction."""
+    from depthrefine.multiview.stages import session_up
+
+    people = [0.01, 0.14, 0.99]  # the lab session's: 8° from z (the man bends forward)
+    up, source = session_up([0, 0, 1], people)
+    assert np.allclose(up, [0, 0, 1]) and "calibration" in source
+    with caplog.at_level("WARNING"):
+        up, source = session_up([0, 0, 1], [0.0, -0.99, 0.14])  # a y-down world, as a camera's frame
+    assert np.allclose(up, np.array([0.0, -0.99, 0.14]) / np.linalg.norm([0.0, -0.99, 0.14]))
+    assert "people" in source and "world_up" in caplog.text
+    assert np.allclose(session_up(None, people)[0], np.array(people) / np.linalg.norm(people))
+    assert session_up(None, None) == (None, "unknown")
+    assert np.allclose(session_up([0, 0, 2], None)[0], [0, 0, 1])

@@ -384,7 +384,7 @@ def refine_markers(
         learned = refined
         prior = learned
         if up is not None:
-            prior, info["upright"] = nearer_upright(learned, rays[0], markers, np.asarray(up))
+            prior, info["upright"] = nearer_upright(learned, rays[0], markers, np.asarray(up), fps)
         fitted, lengths = bone_fit(on_rays(prior, *rays), rays[0], json.loads(meta["segments"]), markers, fps, height_m)
         refined = fitted.astype(np.float32)
         info |= {"bone_fit": {"height_m": height_m, "lengths_m": lengths}}

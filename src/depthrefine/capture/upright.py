@@ -3,12 +3,14 @@ which way the body leans in depth.
 
 Mirrored about the plane perpendicular to the line of sight, a body's long axis projects to
 the same image line with the same length, so one camera cannot tell a body leaning towards it
-from one leaning away; BlazePose sometimes takes the wrong one for a whole clip (the lab
-session's cam04 × p1: 26° from upright against the reference's 1°). Where the camera's
-up direction is known (a calibration, or the pitch and roll of a levelled phone in config
-``cameras``), the lean nearer upright is taken: the clip is turned as a whole, about its hip,
-onto the mirrored lean, and the bone fit then puts it back on the rays. Where both are
-equally far from upright the two leans are nearly the same pose, so the choice needs no margin.
+from one leaning away; BlazePose takes the wrong one for stretches of frames (the lab
+session's cam04 × p1 from its 10th frame on: 26° from upright against the reference's 1°).
+Where the camera's up direction is known (a calibration, or the pitch and roll of a levelled
+phone in config ``cameras``), each frame takes the lean nearer upright: the frame is turned
+about its hips onto the mirrored lean, and the bone fit then puts it back on the rays. A
+choice must hold for MIN_RUN_S (a median filter of the per-frame choice), so that frames where
+both leans are nearly as far from upright do not flicker; there the two are nearly the same
+pose, so no margin is needed. A person lying down has no upright lean to prefer.
 
 Conventions (docs/data.md): camera frame x right, y down, z forward; ``up`` is the world's
 up direction in that frame, (0, −1, 0) for a level camera.
@@ -27,6 +29,10 @@ log = logging.getLogger(__name__)
 TOP_MARKERS = (("LShoulder", "RShoulder"), ("L_shoulder_study", "r_shoulder_study"))
 BOTTOM_MARKERS = (("LAnkle", "RAnkle"), ("L_ankle_study", "r_ankle_study"))
 HIP_MARKERS = (("LHip", "RHip"), ("LHJC_study", "RHJC_study"))
+# A lean choice holds for at least this long: shorter runs of one choice are taken for noise
+# where the two leans are nearly as far from upright (on the lab pairs 1, 31 and 61 frames
+# turn the same frames but for a few; BlazePose's own flips last tens of frames).
+MIN_RUN_S = 0.5
 
 
 def camera_up(pitch_deg: float, roll_deg: float = 0.0) -> np.ndarray:
@@ -62,37 +68,66 @@ def _indices(names: list[str], alternatives: tuple[tuple[str, str], ...]) -> lis
     raise ValueError(f"the body's lean needs the markers {' or '.join(map(str, alternatives))}")
 
 
-def body_axis(xyz: np.ndarray, names: list[str]) -> np.ndarray:
-    """The clip's mean long-axis direction (3,) of markers (F, M, 3): mid-ankles → mid-shoulders."""
+def body_axes(xyz: np.ndarray, names: list[str]) -> np.ndarray:
+    """The body's long-axis direction per frame (F, 3) of markers (F, M, 3): mid-ankles → mid-shoulders."""
     top = xyz[:, _indices(names, TOP_MARKERS)].mean(axis=1)
     bottom = xyz[:, _indices(names, BOTTOM_MARKERS)].mean(axis=1)
-    per_frame = _unit(top - bottom)
+    return _unit(top - bottom)
+
+
+def body_axis(xyz: np.ndarray, names: list[str]) -> np.ndarray:
+    """The clip's mean long-axis direction (3,)."""
+    per_frame = body_axes(xyz, names)
     return _unit(np.nanmean(per_frame[np.isfinite(per_frame).all(axis=1)], axis=0))
 
 
-def nearer_upright(relative: np.ndarray, rays: np.ndarray, names: list[str], up: np.ndarray) -> tuple[np.ndarray, dict]:
-    """Markers (F, M, 3, camera axes; any origin) turned, if need be, onto the lean of the
-    body's long axis nearer ``up`` (module doc); ``rays`` (F, M, 2) give the line of sight to
-    the hips. Returns the markers and what was decided (degrees from upright)."""
+def _lean_deg(axes: np.ndarray, up: np.ndarray) -> np.ndarray:
+    return np.degrees(np.arccos(np.clip(axes @ up, -1.0, 1.0)))
+
+
+def nearer_upright(
+    relative: np.ndarray, rays: np.ndarray, names: list[str], up: np.ndarray, fps: float
+) -> tuple[np.ndarray, dict]:
+    """Markers (F, M, 3, camera axes; any origin) turned, frame by frame where need be, onto
+    the lean of the body's long axis nearer ``up`` (module doc); ``rays`` (F, M, 2) give the
+    line of sight to the hips. A choice holds for at least MIN_RUN_S: the per-frame choice is
+    median-filtered over that long. Returns the markers and what was decided."""
+    from scipy.ndimage import median_filter
+
     up = _unit(np.asarray(up, dtype=np.float64))
-    axis = body_axis(relative, names)
+    axes = body_axes(relative, names)  # (F, 3)
     hips = _indices(names, HIP_MARKERS)
-    hip_rays = rays[:, hips].reshape(-1, 2)
-    sight = _unit(np.append(hip_rays[np.isfinite(hip_rays).all(axis=1)].mean(axis=0), 1.0))
-    mirrored = _unit(axis - 2.0 * (axis @ sight) * sight)
+    hip_rays = rays[:, hips].mean(axis=1)
+    sight = _unit(np.concatenate([hip_rays, np.ones((len(hip_rays), 1))], axis=1))
+    mirrored = _unit(axes - 2.0 * (axes * sight).sum(axis=1, keepdims=True) * sight)
+    lean, lean_mirrored = _lean_deg(axes, up), _lean_deg(mirrored, up)
+    ok = np.isfinite(lean) & np.isfinite(lean_mirrored)
+    nearer = ok & (lean_mirrored < lean)
+    run = min(int(round(MIN_RUN_S * fps)) | 1, len(nearer) - (1 - len(nearer) % 2))  # odd, ≤ the clip
+    turn = median_filter(nearer.astype(np.uint8), size=max(run, 1), mode="nearest").astype(bool) & ok
+    chosen = np.where(turn, lean_mirrored, lean)
     info = {
         "camera_up": np.round(up, 4).tolist(),
-        "lean_deg": round(_angle_deg(axis, up), 1),
-        "mirrored_lean_deg": round(_angle_deg(mirrored, up), 1),
+        "lean_deg": round(float(np.median(lean[ok])), 1),
+        "mirrored_lean_deg": round(float(np.median(lean_mirrored[ok])), 1),
+        "lean_after_deg": round(float(np.median(chosen[ok])), 1),
+        "turned_frames": int(turn.sum()),
+        "frames": int(len(turn)),
     }
-    info["turned"] = info["mirrored_lean_deg"] < info["lean_deg"]
+    info["turned"] = bool(turn.any())
     if not info["turned"]:
         return relative, info
-    R = _rotation_between(axis, mirrored)
-    centre = relative[:, hips].mean(axis=1, keepdims=True)
+    out = relative.copy()
+    centre = relative[:, hips].mean(axis=1)
+    for f in np.flatnonzero(turn):
+        R = _rotation_between(axes[f], mirrored[f])
+        out[f] = centre[f] + (relative[f] - centre[f]) @ R.T
     log.info(
-        "the body leans %.0f° from the camera's up; the mirrored lean (%.0f°) is taken",
+        "the body's lean in depth: the mirrored lean is nearer the camera's up in %d of %d frames "
+        "(median lean from upright %.0f° → %.0f°)",
+        info["turned_frames"],
+        info["frames"],
         info["lean_deg"],
-        info["mirrored_lean_deg"],
+        info["lean_after_deg"],
     )
-    return centre + (relative - centre) @ R.T, info
+    return out, info

@@ -350,11 +350,14 @@ def _mean_rows(summary: dict, keys: list[str]) -> str:
 
 
 def _lean(upright: dict | None) -> str:
-    """The refiner's lean from upright and the bone fit's choice (docs/model.md, "The camera's up")."""
+    """The refiner's median lean from upright and what the bone fit took (docs/model.md, "The camera's up")."""
     if not upright:
         return "camera's up not known"
     if upright["turned"]:
-        return f"{upright['lean_deg']:.0f} → {upright['mirrored_lean_deg']:.0f} (mirrored lean taken)"
+        return (
+            f"{upright['lean_deg']:.0f} → {upright['lean_after_deg']:.0f} (the mirrored lean in "
+            f"{upright['turned_frames']} of {upright['frames']} frames)"
+        )
     return f"{upright['lean_deg']:.0f} (mirrored: {upright['mirrored_lean_deg']:.0f})"
 
 

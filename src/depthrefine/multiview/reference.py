@@ -49,7 +49,7 @@ class ReferenceConfig:
     max_rotation_deg: float
     match_torso_fraction: float  # a camera's own detection matches a person within this × torso (px)
     min_pair_coverage: float  # camera × person pairs matched in fewer frames are not evaluated
-    world_up: list[float] | None = None  # the calibration's up; each pair's camera up (pair_recording)
+    world_up: list[float] | None = None  # the calibration's up; each pair's camera up (stages.session_up)
 
     @classmethod
     def from_dict(cls, d: dict) -> ReferenceConfig:

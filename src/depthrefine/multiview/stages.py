@@ -195,6 +195,33 @@ def longest_run(mask: np.ndarray, max_gap: int) -> tuple[int, int]:
     return best
 
 
+MAX_UP_DISAGREEMENT_DEG = 30.0  # people lean (the lab's man: his trunk 19–33°), the mean of everyone less (8°)
+
+
+def session_up(world_up: list[float] | None, people_up: list[float] | None) -> tuple[np.ndarray | None, str]:
+    """The session's up direction (world coordinates, unit) and where it came from: the
+    calibration's ``world_up`` (config multiview.world_up), unless the people's mean ankle →
+    shoulder direction (qc.json ``up``) is more than MAX_UP_DISAGREEMENT_DEG from it — a
+    calibration whose world frame is not z-up (Anipose's is its first camera's) — then the
+    people's; None where neither is known."""
+    people = None if people_up is None else np.asarray(people_up, dtype=np.float64) / np.linalg.norm(people_up)
+    if world_up is None:
+        return (people, "the people's mean ankle → shoulder direction") if people is not None else (None, "unknown")
+    up = np.asarray(world_up, dtype=np.float64) / np.linalg.norm(world_up)
+    if people is None:
+        return up, "the calibration (multiview.world_up)"
+    apart = float(np.degrees(np.arccos(np.clip(up @ people, -1.0, 1.0))))
+    if apart > MAX_UP_DISAGREEMENT_DEG:
+        log.warning(
+            "multiview.world_up %s is %.0f° from the people's mean ankle → shoulder direction; "
+            "the calibration's world frame is not up that way: the people's direction is used",
+            list(world_up),
+            apart,
+        )
+        return people, f"the people's mean ankle → shoulder direction (world_up is {apart:.0f}° from it)"
+    return up, "the calibration (multiview.world_up)"
+
+
 def pair_recording(
     reference_dir: str,
     poses: str,
@@ -212,7 +239,8 @@ def pair_recording(
     """One camera × person pair → that camera's own monocular markers (its BlazePose world
     landmarks, what a single-camera user gets) as a recording, and the reference in that
     camera's frame over the same frames (docs/multiview.md). ``world_up``: the calibration's
-    up direction; the capture info then holds the camera's (``camera_up``, camera frame)."""
+    up direction; the capture info then holds the camera's (``camera_up``, camera frame; see
+    ``session_up`` for when the people's direction is taken instead)."""
     from depthrefine.capture.pose import landmarks_to_markers
     from depthrefine.capture.recording import _finish, draw_skeleton, marker_rays
     from depthrefine.markers.markersets import load_markerset
@@ -264,9 +292,10 @@ def pair_recording(
         },
         "intrinsics": {"K": cam.K.tolist(), "dist": cam.dist.tolist(), "from": "the session's refined calibration"},
     }
-    if world_up is not None:
-        up = cam.R @ np.asarray(world_up, dtype=np.float64)
-        extra["camera_up"] = (up / np.linalg.norm(up)).round(6).tolist()
+    qc = json.loads((ref_dir / "qc.json").read_text())
+    up, extra["camera_up_from"] = session_up(world_up, qc.get("up"))
+    if up is not None:
+        extra["camera_up"] = (cam.R @ up).round(6).tolist()
     raw_seg, rays_seg = raw[start:end].copy(), rays[start:end].copy()
     raw_seg[det[start:end] < 0] = rays_seg[det[start:end] < 0] = np.nan
     info, observed = _finish(
