@@ -43,9 +43,9 @@ def test_camera_up_is_the_world_up_seen_by_a_pitched_and_rolled_camera(pitch, ro
     assert np.allclose(camera_up(pitch, roll), R @ [0.0, 0.0, 1.0], atol=1e-12)
 
 
-def _walking_in_camera(pitch_deg: float, frames: int = 90) -> np.ndarray:
-    """The standing body with swinging limbs, 4 m in front of a camera at 1.9 m, pitched down;
-    (F, M, 3) camera frame."""
+def _walking_in_camera(pitch_deg: float, frames: int = 90, camera_height: float = 1.9) -> np.ndarray:
+    """The standing body with swinging limbs, 4 m in front of a camera at ``camera_height``,
+    pitched down; (F, M, 3) camera frame."""
     base = np.array([STANDING[n] for n in NAMES])
     phase = np.sin(np.linspace(0, 2 * np.pi, frames))[:, None]
     swing = np.zeros((frames, len(NAMES), 3))
@@ -53,7 +53,7 @@ def _walking_in_camera(pitch_deg: float, frames: int = 90) -> np.ndarray:
         swing[:, NAMES.index(name), 1] = 0.15 * sign * phase[:, 0]
     world = base[None] + swing + np.array([0.0, 4.0, 0.0])
     R = _camera(pitch_deg)
-    centre = np.array([0.0, 0.0, 1.9])
+    centre = np.array([0.0, 0.0, camera_height])
     return (world - centre) @ R.T
 
 
@@ -112,6 +112,24 @@ def test_a_lean_that_flips_part_way_is_turned_back_where_it_is_wrong():
     brief = np.concatenate([true[:40], wrong[40:45], true[45:]])
     out, info = nearer_upright(brief, rays, NAMES, up, fps=60.0)
     assert info["turned_frames"] == 0 and out is brief
+
+
+def test_leans_that_straddle_upright_are_left_as_they_are():
+    """Filmed from the body's height, a body leaning 6° in depth and its mirror (leaning the
+    other way) are about as far from upright (7.7° and 6.3° here): the mirror is not MARGIN_DEG
+    nearer and nothing is turned (with no margin every frame would be) — noise would decide."""
+    from scipy.spatial.transform import Rotation
+
+    from depthrefine.capture.upright import MARGIN_DEG
+
+    true = _walking_in_camera(pitch_deg=0.0, camera_height=1.0)
+    hips = true[:, [NAMES.index("LHip"), NAMES.index("RHip")]].mean(axis=1, keepdims=True)
+    towards = Rotation.from_rotvec([np.radians(-6.0), 0.0, 0.0]).as_matrix()
+    leaning = hips + (true - hips) @ towards.T
+    rays = leaning[..., :2] / leaning[..., 2:]
+    out, info = nearer_upright(leaning, rays, NAMES, camera_up(0.0), fps=60.0)
+    assert info["mirrored_lean_deg"] < info["lean_deg"] < info["mirrored_lean_deg"] + MARGIN_DEG
+    assert info["turned_frames"] == 0 and out is leaning
 
 
 def test_the_choice_follows_the_camera_up_not_a_fixed_side():
