@@ -434,6 +434,14 @@ def package_code(*parts):
     return files
 
 
+def refine_code():
+    """The code that refines a recording (the refiner, the lean step, the bone fit): inputs of
+    refine_recording and of its per-source-subset copy."""
+    return package_code(
+        "capture/recording.py", "capture/rays.py", "capture/bonefit.py", "capture/upright.py", "model/refine.py"
+    )
+
+
 def sessions():
     return find_sessions(config["multiview_dir"])
 

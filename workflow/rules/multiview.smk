@@ -83,9 +83,7 @@ use rule refine_recording as refine_recording_on_sources with:
     input:
         markers="results/markers/{video}.parquet",
         model=subset_model,
-        code=package_code(
-            "capture/recording.py", "capture/rays.py", "capture/bonefit.py", "capture/upright.py", "model/refine.py"
-        ),
+        code=refine_code(),
     output:
         parquet="results/refined/sources/{subset}/{video}.parquet",
         trc="results/refined/sources/{subset}/{video}.trc",

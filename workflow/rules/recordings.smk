@@ -60,9 +60,7 @@ rule refine_recording:
     input:
         markers="results/markers/{video}.parquet",
         model=recording_model,
-        code=package_code(
-            "capture/recording.py", "capture/rays.py", "capture/bonefit.py", "capture/upright.py", "model/refine.py"
-        ),
+        code=refine_code(),
     output:
         parquet="results/refined/{video}.parquet",
         trc="results/refined/{video}.trc",

@@ -23,6 +23,8 @@ import logging
 
 import numpy as np
 
+from depthrefine.capture.bonefit import _unit
+
 log = logging.getLogger(__name__)
 
 # The body's long axis, mid-ankles → mid-shoulders, and the hips (the line of sight, the centre
@@ -49,14 +51,6 @@ def camera_up(pitch_deg: float, roll_deg: float = 0.0) -> np.ndarray:
     rolled by ``roll_deg`` (positive: the image turned clockwise, so that up leans right)."""
     pitch, roll = np.radians(pitch_deg), np.radians(roll_deg)
     return np.array([np.sin(roll) * np.cos(pitch), -np.cos(roll) * np.cos(pitch), -np.sin(pitch)])
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.linalg.norm(v, axis=-1, keepdims=True)
-
-
-def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.degrees(np.arccos(np.clip(a @ b, -1.0, 1.0))))
 
 
 def _rotations_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
