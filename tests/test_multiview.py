@@ -2,6 +2,7 @@
 scores against a reference; all on synthetic cameras except the Qualisys reader."""
 
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -350,3 +351,73 @@ def test_a_planted_camera_rotation_is_recovered_from_the_views_the_choice_left_o
     chosen = before.views[np.isfinite(before.points[:, 0])]  # the old fit: the chosen views only
     chosen_only, _ = refine_rotations(cameras, points, pixels, chosen, max_deg=3.5)
     assert np.degrees(Rotation.from_matrix(chosen_only[2].R @ truth[2].R.T).magnitude()) > 1.0
+
+
+def test_a_mid_point_marker_has_its_own_reprojection_error(cameras):
+    """midHip's error is its projection against the mid-hip pixels: opposite errors of the two
+    hips cancel there, so it is far below the mean of the hips' errors; a one-landmark
+    marker's error is its landmark's."""
+    from depthrefine.markers.markersets import load_markerset
+    from depthrefine.multiview.reference import landmarks_to_reference_markers
+
+    ms = load_markerset(Path(__file__).parents[1] / "config/markersets/blazepose.yaml")
+    X = body()
+    px = project(cameras, X)
+    px[23, :, 0] += 6.0  # the left hip 6 px to the right in every view, the right hip to the left
+    px[24, :, 0] -= 6.0
+    tri = triangulate(cameras, px, np.ones((33, 4), dtype=bool), gate_px=50.0, min_views=3)
+    markers = landmarks_to_reference_markers(tri, px, cameras, 1, ms)
+    names = list(ms.names)
+    hips = tri.error_px[[23, 24]].mean()
+    assert hips > 3.0
+    assert markers["error_px"][0, names.index("midHip")] < 0.1 * hips
+    assert markers["error_px"][0, names.index("LHip")] == pytest.approx(tri.error_px[23])
+    np.testing.assert_allclose(markers["xyz"][0, names.index("midHip")], tri.points[[23, 24]].mean(axis=0))
+    assert markers["views"][0, names.index("midHip")] == 4
+
+
+def test_people_are_named_by_how_much_of_them_is_referenced():
+    from depthrefine.multiview.reference import Person, ranked
+
+    def person(name, dropped):
+        xyz = np.zeros((10, 18, 3))
+        xyz[:dropped] = np.nan
+        none = np.zeros(0)
+        return Person(name, none, none, none, none, none, none, markers={"xyz": xyz})
+
+    people = ranked([person("p0", 5), person("p1", 2), person("p2", 8)])
+    assert [p.name for p in people] == ["p0", "p1", "p2"]
+    assert [int(np.isnan(p.markers["xyz"][:, 0, 0]).sum()) for p in people] == [2, 5, 8]
+
+
+def test_a_session_in_pose2sims_project_layout(tmp_path, cameras):
+    """videos/ and calibration/ subfolders; the project's Config.toml is not a calibration."""
+    s = tmp_path / "Demo"
+    (s / "videos").mkdir(parents=True)
+    (s / "calibration").mkdir()
+    for name in ("cam01", "cam02"):
+        (s / "videos" / f"{name}.mp4").write_bytes(b"")
+    (s / "Config.toml").write_text('[project]\nmulti_person = false\n[pose]\npose_model = "HALPE_26"\n')
+    write_toml(cameras[:2], s / "calibration" / "Calib_scene.toml")
+    calibration, videos = find_sessions(tmp_path)["Demo"]
+    assert calibration == s / "calibration" / "Calib_scene.toml"
+    assert list(videos) == ["cam01", "cam02"] and videos["cam01"].parent.name == "videos"
+    (s / "calibration" / "Calib_other.qca.txt").write_text("")
+    with pytest.raises(DataError, match="exactly one calibration.*Calib_other.qca.txt"):
+        find_sessions(tmp_path)
+
+
+def test_a_video_cropped_or_scaled_from_its_calibration(cameras):
+    """1080 wide against a 1088-wide calibration: the same pixel grid; half resolution: the
+    intrinsics halve, and a point projects to half its pixel; any other size is an error."""
+    from depthrefine.multiview.calibration import fitted_to_video
+
+    cam = cameras[1]
+    X = body()[[0, 27]]
+    cropped = fitted_to_video(cam, (1080, 1920), "calib")
+    assert cropped.size == (1080, 1920) and np.array_equal(cropped.K, cam.K)
+    half = fitted_to_video(cam, (544, 960), "calib")
+    np.testing.assert_allclose(half.project(X), cam.project(X) / 2, atol=1e-9)
+    assert fitted_to_video(cam, cam.size, "calib") is cam
+    with pytest.raises(DataError, match="calibrated at 1088x1920 pixels but its video is 1920x1080"):
+        fitted_to_video(cam, (1920, 1080), "calib")

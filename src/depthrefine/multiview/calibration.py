@@ -8,6 +8,7 @@ and OpenCV distortion (k1, k2, p1, p2[, k3]). Every foreign format is converted 
 
 from __future__ import annotations
 
+import logging
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from depthrefine.errors import DataError
+
+log = logging.getLogger(__name__)
 
 QUALISYS_SUBPIXELS = 64  # Qualisys intrinsics are in sensor units of 1/64 pixel
 
@@ -64,6 +67,48 @@ class Camera:
         centre = self.centre
         R = Rotation.from_rotvec(rvec).as_matrix() @ self.R
         return Camera(self.name, self.size, self.K, self.dist, R, -R @ centre, dict(self.meta))
+
+
+CROP_TOLERANCE = 0.02  # a video this much smaller than its calibration is the same frame, cropped
+
+
+def fitted_to_video(cam: Camera, size: tuple[int, int], source: str | Path) -> Camera:
+    """The camera for a video of ``size`` (width, height) pixels. The calibration's own size:
+    as it is. Up to 2 % smaller in each dimension: the same pixel grid with the padding
+    columns/rows cut at the right/bottom (an encoder storing 1088 as 1080: Pose2Sim's lab),
+    so the intrinsics stay. Scaled by one factor in both dimensions (a video recorded at a
+    lower resolution): the intrinsics scale with it. Anything else is an error — normalised
+    landmarks are turned into pixels with the video's size, and a wrong size is a pixel
+    error that grows across the frame."""
+    from dataclasses import replace
+
+    (w, h), (cw, ch) = size, cam.size
+    if (w, h) == (cw, ch):
+        return cam
+    if cw * (1 - CROP_TOLERANCE) <= w <= cw and ch * (1 - CROP_TOLERANCE) <= h <= ch:
+        log.warning("%s: camera %s calibrated at %dx%d, video %dx%d: taken as cropped", source, cam.name, cw, ch, w, h)
+        return replace(cam, size=(w, h), meta={**cam.meta, "calibrated_size": [cw, ch]})
+    sx, sy = w / cw, h / ch
+    if abs(sx / sy - 1) <= 0.01:
+        log.warning(
+            "%s: camera %s calibrated at %dx%d, video %dx%d: intrinsics scaled by %.3f",
+            source,
+            cam.name,
+            cw,
+            ch,
+            w,
+            h,
+            sx,
+        )
+        K = cam.K.copy()
+        K[0] *= sx
+        K[1] *= sy
+        return replace(cam, size=(w, h), K=K, meta={**cam.meta, "calibrated_size": [cw, ch]})
+    raise DataError(
+        source,
+        f"camera {cam.name} is calibrated at {cw}x{ch} pixels but its video is {w}x{h}: "
+        "neither a crop of the calibrated frame nor a scaled copy of it",
+    )
 
 
 def _rot_x(angle: float) -> np.ndarray:

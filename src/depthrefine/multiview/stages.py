@@ -117,7 +117,7 @@ def session_reference(
     """One session's reference (reference.py) → ``out_dir``: {person}.parquet, qc.json,
     qc.html, pairs.json and the refined calibration (calibration_refined.toml)."""
     from depthrefine.markers.markersets import load_markerset
-    from depthrefine.multiview.calibration import read_calibration, write_toml
+    from depthrefine.multiview.calibration import fitted_to_video, read_calibration, write_toml
     from depthrefine.multiview.poses import load_camera_poses
     from depthrefine.multiview.reference import ReferenceConfig, build_reference, match_camera_detections
     from depthrefine.multiview.session import cameras_for_videos
@@ -129,7 +129,9 @@ def session_reference(
     names = [Path(v).stem for v in videos]
     cameras = cameras_for_videos(read_calibration(calibration), names, calibration)
     per_camera = [load_camera_poses(p) for p in poses]
-    fps = {round(d[cfg.pose_modes[0]].fps, 3) for d in per_camera}
+    first = [d[cfg.pose_modes[0]] for d in per_camera]
+    cameras = [fitted_to_video(c, (d.width, d.height), calibration) for c, d in zip(cameras, first)]
+    fps = {round(d.fps, 3) for d in first}
     if len(fps) != 1:
         raise ValueError(
             f"session {session}: the videos have different frame rates {sorted(fps)}; they must be synchronised"
