@@ -33,9 +33,10 @@ def test_reference_quality_of_the_fully_seen_person(run):
     qc = run[1]["reference_qc"]
     assert set(qc) == {"lab-two-people/p0", "lab-two-people/p1"}
     man = qc["lab-two-people/p0"]
-    # Measured 97.5 % kept at a median of 10.2 px over the views used (12.7 px before views that
-    # disagree were left out as Pose2Sim leaves them out; 13.7 px over every view).
-    assert man["kept_fraction"] >= 0.95 and man["median_reproj_px"] <= 10.5
+    # Measured 97.4 % kept at a median of 9.80 px over the views used (12.7 px before views that
+    # disagree were left out as Pose2Sim leaves them out; 13.6 px over every view): issue 10's
+    # "≥ 95 % kept, median ≤ 10 px".
+    assert man["kept_fraction"] >= 0.95 and man["median_reproj_px"] <= 10.0
     assert man["median_reproj_px"] < man["median_reproj_all_views_px"] <= 14.5
     assert man["frames_associated"] >= 80  # 85 measured; the others have < 3 cameras seeing him (checked by eye)
     assert 0 < man["bone_cv_pct"] < 10
@@ -81,7 +82,7 @@ def test_summary_table_over_pairs(run):
     mean = {k: {m: v["mean"] for m, v in result["summary"][k].items()} for k in ("butterworth", "refined", "bone_fit")}
     assert mean["bone_fit"]["bone_cv_pct"] < 0.6 * mean["refined"]["bone_cv_pct"]
     assert mean["bone_fit"]["jitter_mm"] <= mean["butterworth"]["jitter_mm"]
-    # the pairs the error model is not fitted on (error_model_fit_pairs: *@p0) are summarised apart
+    # the pairs the error model is not fitted on (error_model_fit_pairs: lab-two-people@*@p0) are summarised apart
     held = [p for p in pairs if p["held_out"]]
     assert (
         held and all(p["person"] != "p0" for p in held) and not any(p["held_out"] for p in pairs if p["person"] == "p0")
@@ -200,3 +201,31 @@ def test_realval_reruns_when_the_reference_code_changes(run):
     jobs = planned_jobs(snakemake(workdir, "-n", "realval"))
     assert jobs.get("multiview_reference") == 1 and jobs.get("realval") == 1
     assert "multiview_poses" not in jobs and "train_model" not in jobs
+
+
+def test_error_model_page_of_sessions_it_was_not_fitted_on(run, tmp_path):
+    """A multiview_dir without the fitting session (a held-out clip): nothing is fitted, the
+    configured parameters are compared with every pair, and the YAML says so."""
+    from depthrefine.evaluation.error_model_report import fit_error_model
+    from depthrefine.settings import config_section
+
+    workdir = run[0]
+    pairs = [p.name[: -len(".parquet")] for p in sorted((workdir / "results/reference_camera").glob("*.parquet"))]
+    configured = config_section("corruption", {})["monocular"]
+    out = {k: tmp_path / f"error_model.{k}" for k in ("yaml", "json", "html", "png")}
+    result = fit_error_model(
+        [str(workdir / f"results/markers/{p}.parquet") for p in pairs],
+        [str(workdir / f"results/reference_camera/{p}.parquet") for p in pairs],
+        str(workdir / "config/markersets/blazepose.yaml"),
+        fit_pairs=["another-session@*@p0"],
+        configured=configured,
+        seed=0,
+        out_yaml=str(out["yaml"]),
+        out_json=str(out["json"]),
+        out_html=str(out["html"]),
+        out_png=str(out["png"]),
+    )
+    assert result["fit_pairs"] == [] and sorted(result["held_out_pairs"]) == pairs
+    assert result["parameters"] == pytest.approx(configured)
+    assert out["yaml"].read_text().startswith("# Not fitted: no pair matches")
+    assert "Nothing fitted" in out["html"].read_text()

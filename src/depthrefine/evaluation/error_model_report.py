@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from depthrefine.evaluation.error_fit import SIMULATIONS, decompose_pair, fit_parameters, pair_residuals, spectrum
-from depthrefine.markers.monocular import whole_limbs
+from depthrefine.markers.monocular import MonocularErrors, whole_limbs
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +31,13 @@ def residual_stats(res: np.ndarray, fps: float, names: list[str]) -> dict:
     stack = res if res.ndim == 3 else res[None]
     second = np.diff(stack, n=2, axis=1)
     freq, psd = spectrum([stack], fps)
+    seen = np.isfinite(stack).any(axis=(0, 1))  # a marker the reference never has (one pair's wrist)
+    rms = np.full(len(names), np.nan)
+    rms[seen] = np.sqrt(np.nanmean(stack[..., seen] ** 2, axis=(0, 1))) * 1000
     return {
         "depth_mm": float(np.nanmean(np.abs(stack)) * 1000),
         "jitter_mm": float(np.nanmean(np.abs(second)) * 1000),
-        "per_marker_rms_mm": dict(zip(names, (np.sqrt(np.nanmean(stack**2, axis=(0, 1))) * 1000).tolist())),
+        "per_marker_rms_mm": {n: float(v) if np.isfinite(v) else None for n, v in zip(names, rms)},
         "psd_freq_hz": freq.tolist(),
         "psd_mm2_per_hz": (psd * 1e6).tolist(),
         "values_mm": (stack[np.isfinite(stack)] * 1000).tolist(),
@@ -90,15 +93,24 @@ def fit_error_model(
     limbs = whole_limbs([m.frame for m in ms.markers], SEGMENT_PARENTS)
     pairs = load_pairs(markers, references, ms)
     fitting = [r for r in pairs if is_fit_pair(r, fit_pairs)]
-    if not fitting:
-        raise ValueError(f"error model: no pair matches error_model_fit_pairs {fit_pairs}; pairs: {sorted(pairs)}")
-    fps = pairs[fitting[0]][2]
+    fps = pairs[(fitting or list(pairs))[0]][2]
     parts = {r: decompose_pair(*pairs[r][:2], fps, names=names, pelvis=pelvis, limbs=limbs) for r in fitting}
-    params, notes, scores = fit_parameters(
-        list(parts.values()), fps, [pairs[r][:2] for r in fitting], pelvis=pelvis, limbs=limbs, names=names, seed=seed
-    )
-    best = min(scores.values())
-    log.info("error model: spectrum match %.3f (grid %d, worst %.3f)", best, len(scores), max(scores.values()))
+    if fitting:
+        params, notes, scores = fit_parameters(
+            list(parts.values()), fps, [pairs[r][:2] for r in fitting], pelvis=pelvis, limbs=limbs, names=names,
+            seed=seed,
+        )  # fmt: skip
+        best = min(scores.values())
+        log.info("error model: spectrum match %.3f (grid %d, worst %.3f)", best, len(scores), max(scores.values()))
+    else:
+        # Sessions other than the one the config's parameters were fitted on (a held-out clip):
+        # nothing to fit; every pair is compared with the configured model instead.
+        params, scores, best = MonocularErrors.from_dict(configured), {}, None
+        notes = [
+            f"no pair matches error_model_fit_pairs {list(fit_pairs)}: nothing was fitted; the configured "
+            "parameters (corruption.monocular) are compared with every pair"
+        ]
+        log.warning("error model: %s", notes[0])
     for note in notes:
         log.info("error model: %s", note)
     compared = {}
@@ -131,10 +143,15 @@ def fit_error_model(
         "comparison": {r: {k: _summary(v[k]) if k != "fitting" else v[k] for k in v} for r, v in compared.items()},
     }
     block = {"corruption": {"monocular": {k: float(f"{v:.4g}") for k, v in params.to_dict().items()}}}
+    origin = (
+        f"# Fitted on {', '.join(fitting)} (raw BlazePose vs the multi-camera reference).\n"
+        if fitting
+        else f"# Not fitted: no pair matches error_model_fit_pairs {list(fit_pairs)}; the configured parameters.\n"
+    )
     atomic_write_text(
         out_yaml,
-        f"# Fitted on {', '.join(fitting)} (raw BlazePose vs the multi-camera reference).\n"
-        "# Paste into config/config.yaml or pass with --configfile; docs/model.md explains each.\n"
+        origin
+        + "# Paste into config/config.yaml or pass with --configfile; docs/model.md explains each.\n"
         + yaml.safe_dump(block, sort_keys=False),
     )
     atomic_write_text(out_json, json.dumps(result, indent=2) + "\n")
@@ -167,9 +184,14 @@ def _page(result: dict, compared: dict, figure_url: str) -> str:
         for r, c in compared.items()
     )
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in result["notes"])
+    fitted_on = (
+        f"Fitted on {len(result['fit_pairs'])} pairs ({html.escape(', '.join(result['fit_pairs']))})"
+        if result["fit_pairs"]
+        else "Nothing fitted: no pair matches error_model_fit_pairs (both columns hold the configured parameters)"
+    )
     return (
         "<h1>Monocular error model: fitted to real residuals</h1>"
-        f"<p>Fitted on {len(result['fit_pairs'])} pairs ({html.escape(', '.join(result['fit_pairs']))}); "
+        f"<p>{fitted_on}; "
         f"held out: {html.escape(', '.join(result['held_out_pairs']) or 'none')}. Residual = hip-relative depth of "
         f"raw BlazePose − the reference's; synthetic = the model drawn {SIMULATIONS}× on each pair's reference.</p>"
         "<h2>Parameters</h2><table id='parameters'><tr><th>parameter</th><th>fitted</th><th>in the config</th></tr>"
@@ -195,7 +217,8 @@ def comparison_figure(compared: dict, names: list[str]):
         n = min(len(s["psd_freq_hz"]) for s in spectra)
         psd = np.mean([s["psd_mm2_per_hz"][:n] for s in spectra], axis=0)
         axes[1].semilogy(spectra[0]["psd_freq_hz"][:n], psd, color=colour, label=kind)
-        rms = [np.mean([c[kind]["per_marker_rms_mm"][m] for c in fitting]) for m in names]
+        known = [[v for c in fitting if (v := c[kind]["per_marker_rms_mm"][m]) is not None] for m in names]
+        rms = [np.mean(vs) if vs else np.nan for vs in known]
         offset = -0.2 if kind == "real" else 0.2
         axes[2].bar(np.arange(len(names)) + offset, rms, width=0.4, color=colour, label=kind)
     axes[0].set(xlabel="hip-relative depth residual (mm)", ylabel="density", title="distribution")
