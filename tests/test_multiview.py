@@ -421,3 +421,58 @@ def test_a_video_cropped_or_scaled_from_its_calibration(cameras):
     assert fitted_to_video(cam, cam.size, "calib") is cam
     with pytest.raises(DataError, match="calibrated at 1088x1920 pixels but its video is 1920x1080"):
         fitted_to_video(cam, (1920, 1080), "calib")
+
+
+def test_the_summary_has_each_sessions_own_mean(tmp_path):
+    """Two sessions (the lab and a held-out clip): besides the pooled mean, each session's own,
+    in the JSON and on the page."""
+    import json
+
+    from depthrefine.evaluation.realval import realval_summary
+
+    def scores(depth):
+        return {
+            "depth_mm": depth,
+            "mpjpe_mm": depth + 40,
+            "mpjpe_rigid_mm": depth,
+            "jitter_mm": 2.0,
+            "bone_cv_pct": 1.0,
+        }
+
+    reports, qcs = [], []
+    for session, depths in (("lab", (100.0, 120.0)), ("walk", (60.0, 80.0))):
+        for k, depth in enumerate(depths):
+            path = tmp_path / f"{session}{k}.json"
+            recording = f"{session}@cam0{k}@p0"
+            path.write_text(
+                json.dumps(
+                    {
+                        "recording": recording,
+                        "capture": {"pair": {"session": session, "camera": f"cam0{k}", "person": "p0"}},
+                        "against_reference": {
+                            "frames": 50,
+                            "reference": {},
+                            "estimates": {"raw": scores(depth + 20), "refined": scores(depth)},
+                        },
+                    }
+                )
+            )
+            reports.append(str(path))
+        qc = tmp_path / f"{session}-qc.json"
+        person = {
+            "median_reproj_px": 9.0,
+            "kept_fraction": 0.97,
+            "frame_coverage": 0.9,
+            "frames_associated": 90,
+            "bone_cv_pct": 6.0,
+        }
+        qc.write_text(json.dumps({"session": session, "people": {"p0": person}, "pairs": []}))
+        qcs.append(str(qc))
+    out = realval_summary(reports, qcs, str(tmp_path / "rv.json"), str(tmp_path / "rv.html"), fit_pairs=["lab@*@p0"])
+    per_session = out["summary_per_session"]
+    assert per_session["lab"]["refined"]["depth_mm"]["mean"] == pytest.approx(110.0)
+    assert per_session["walk"]["refined"]["depth_mm"]["mean"] == pytest.approx(70.0)
+    assert out["summary"]["refined"]["depth_mm"]["mean"] == pytest.approx(90.0)
+    assert out["summary_held_out"]["refined"]["depth_mm"]["mean"] == pytest.approx(70.0)  # the other session's p0
+    page = (tmp_path / "rv.html").read_text()
+    assert "Session lab: mean ± sd over its 2 pairs" in page and "Session walk" in page

@@ -236,6 +236,11 @@ def realval_summary(
         "pairs": pairs,
         "summary": summarise(pairs) if pairs else {},
         "summary_held_out": summarise(held) if (held := [p for p in pairs if p["held_out"]]) else {},
+        # each session's own mean (a held-out clip is judged on its own pairs, not pooled with the lab's)
+        "summary_per_session": {
+            session: summarise([p for p in pairs if p["session"] == session])
+            for session in sorted({p["session"] for p in pairs})
+        },
         "fit_pairs": list(fit_pairs or []),
         "joint_angles": summarise_angles(pairs),
         "reference_qc": qc,
@@ -385,6 +390,14 @@ def _body(result: dict) -> str:
                 "(config error_model_fit_pairs).</p>"
                 f"<table id='held-out'><tr><th></th>{head}</tr>{_mean_rows(result['summary_held_out'], keys)}</table>"
             )
+        sessions = result.get("summary_per_session", {})
+        if len(sessions) > 1:
+            for session, summary in sessions.items():
+                n = sum(p["session"] == session for p in result["pairs"])
+                parts.append(
+                    f"<h2>Session {esc(session)}: mean ± sd over its {n} pairs</h2>"
+                    f"<table class='session'><tr><th></th>{head}</tr>{_mean_rows(summary, keys)}</table>"
+                )
         head = "".join(f"<th>{esc(_label(k))}<br>depth / MPJPE / jitter / bone CV</th>" for k in keys)
         rows = ""
         for p in result["pairs"]:
