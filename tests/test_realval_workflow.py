@@ -229,3 +229,34 @@ def test_error_model_page_of_sessions_it_was_not_fitted_on(run, tmp_path):
     assert result["parameters"] == pytest.approx(configured)
     assert out["yaml"].read_text().startswith("# Not fitted: no pair matches")
     assert "Nothing fitted" in out["html"].read_text()
+
+
+def test_a_session_at_another_rate_than_the_config(run, tmp_path):
+    """The lab's 60 fps pair recorded for a 30 fps config: the markers resampled as a video's
+    are, the reference with them — the same frames, every other one of the 60 fps reference."""
+    from depthrefine.multiview.stages import pair_recording, read_reference_parquet
+    from depthrefine.tables import read_observations
+
+    workdir = run[0]
+    recording = "lab-two-people@cam01@p0"
+    out = {k: str(tmp_path / f"pair.{k}") for k in ("parquet", "trc", "png")}
+    out["reference"] = str(tmp_path / "reference.parquet")
+    pair_recording(
+        str(workdir / "results/reference/lab-two-people"),
+        str(workdir / "results/multiview/lab-two-people/poses/cam01.npz"),
+        str(workdir / "config/markersets/blazepose.yaml"),
+        out["parquet"],
+        out["trc"],
+        out["png"],
+        out["reference"],
+        recording=recording,
+        fps=30.0,
+        gap_fill_s=0.2,
+        world_up=[0, 0, 1],
+    )
+    observed = read_observations(out["parquet"])[0]
+    slow, _, _, meta = read_reference_parquet(out["reference"])
+    fast = read_reference_parquet(workdir / f"results/reference_camera/{recording}.parquet")[0]
+    assert meta["fps"] == 30.0 and len(slow) == len(observed)
+    assert abs(len(slow) - (len(fast) + 1) // 2) <= 1
+    np.testing.assert_allclose(slow[: len(fast[::2])], fast[::2][: len(slow)], equal_nan=True)

@@ -185,6 +185,27 @@ def session_reference(
     return qc
 
 
+def nearest_frames(n_in: int, fps_in: float, fps_out: float) -> np.ndarray:
+    """The input frame nearest each output frame when ``n_in`` frames are resampled to
+    ``fps_out`` over the same time span (capture.sequence.resample's frame count)."""
+    n_out = int(np.floor((n_in - 1) / fps_in * fps_out + 1e-9)) + 1
+    return np.minimum(np.rint(np.arange(n_out) * fps_in / fps_out).astype(int), n_in - 1)
+
+
+def reference_at_rate(xyz: np.ndarray, fps_in: float, fps_out: float) -> np.ndarray:
+    """A reference (F, M, 3) at ``fps_out`` over the same time span, as the pair's markers are
+    resampled: linear between the two input frames around each output time, NaN where either
+    is (a dropped point is never interpolated across); the same array at the same rate."""
+    if abs(fps_in - fps_out) < 1e-9:
+        return xyz
+    n_out = len(nearest_frames(len(xyz), fps_in, fps_out))
+    pos = np.arange(n_out) * fps_in / fps_out
+    lo = np.minimum(np.floor(pos + 1e-9).astype(int), len(xyz) - 1)
+    hi = np.minimum(lo + 1, len(xyz) - 1)
+    w = (pos - lo)[:, None, None]
+    return np.where(w < 1e-9, xyz[lo], xyz[lo] * (1 - w) + xyz[hi] * w)
+
+
 def longest_run(mask: np.ndarray, max_gap: int) -> tuple[int, int]:
     """[start, end) of the longest stretch of True allowing interior gaps of ≤ max_gap frames."""
     best, start, last = (0, 0), None, None
@@ -264,9 +285,12 @@ def pair_recording(
     ms = load_markerset(markerset_path)
     own = load_camera_poses(poses)[pair["mode"]]
     if abs(own.fps - fps) > 1e-6:
-        raise ValueError(
-            f"{recording}: the session is at {own.fps:g} fps, the config's fps is {fps:g}; "
-            "the reference is compared frame by frame, so set fps to the session's rate"
+        log.warning(
+            "%s: the session is at %g fps, the config's fps is %g: its markers are resampled as a "
+            "video's are, the reference linearly (docs/multiview.md)",
+            recording,
+            own.fps,
+            fps,
         )
     xyz_ref, err, views, meta = read_reference_parquet(ref_dir / f"{person}.parquet")
     if meta["markers"] != ms.names:
@@ -315,8 +339,9 @@ def pair_recording(
     # The reference over the same frames (after the same trimming), in this camera's frame.
     first = start + info["first_input_frame"]
     kept = info["frames_in"] - info["trimmed_frames"]["start"] - info["trimmed_frames"]["end"]
-    in_camera = cam.to_camera(xyz_ref[first : first + kept])
-    seg_err, seg_views = err[first : first + kept], views[first : first + kept]
+    in_camera = reference_at_rate(cam.to_camera(xyz_ref[first : first + kept]), own.fps, fps)
+    nearest = nearest_frames(kept, own.fps, fps)
+    seg_err, seg_views = err[first : first + kept][nearest], views[first : first + kept][nearest]
     ref_meta = {
         "session": session,
         "camera": camera,
