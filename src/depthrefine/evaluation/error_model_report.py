@@ -102,6 +102,8 @@ def fit_error_model(
         )  # fmt: skip
         best = min(scores.values())
         log.info("error model: spectrum match %.3f (grid %d, worst %.3f)", best, len(scores), max(scores.values()))
+        for note in notes:
+            log.info("error model: %s", note)
     else:
         # Sessions other than the one the config's parameters were fitted on (a held-out clip):
         # nothing to fit; every pair is compared with the configured model instead.
@@ -111,8 +113,6 @@ def fit_error_model(
             "parameters (corruption.monocular) are compared with every pair"
         ]
         log.warning("error model: %s", notes[0])
-    for note in notes:
-        log.info("error model: %s", note)
     compared = {}
     for r, (observed, reference, _) in pairs.items():
         res = pair_residuals(observed, reference, fps, params, pelvis=pelvis, limbs=limbs, names=names, seed=seed)

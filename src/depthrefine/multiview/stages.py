@@ -185,20 +185,15 @@ def session_reference(
     return qc
 
 
-def nearest_frames(n_in: int, fps_in: float, fps_out: float) -> np.ndarray:
-    """The input frame nearest each output frame when ``n_in`` frames are resampled to
-    ``fps_out`` over the same time span (capture.sequence.resample's frame count)."""
-    n_out = int(np.floor((n_in - 1) / fps_in * fps_out + 1e-9)) + 1
-    return np.minimum(np.rint(np.arange(n_out) * fps_in / fps_out).astype(int), n_in - 1)
-
-
 def reference_at_rate(xyz: np.ndarray, fps_in: float, fps_out: float) -> np.ndarray:
     """A reference (F, M, 3) at ``fps_out`` over the same time span, as the pair's markers are
     resampled: linear between the two input frames around each output time, NaN where either
     is (a dropped point is never interpolated across); the same array at the same rate."""
+    from depthrefine.capture.sequence import resample_mask
+
     if abs(fps_in - fps_out) < 1e-9:
         return xyz
-    n_out = len(nearest_frames(len(xyz), fps_in, fps_out))
+    n_out = len(resample_mask(np.zeros(len(xyz), dtype=bool), fps_in, fps_out))  # resample's frame count
     pos = np.arange(n_out) * fps_in / fps_out
     lo = np.minimum(np.floor(pos + 1e-9).astype(int), len(xyz) - 1)
     hi = np.minimum(lo + 1, len(xyz) - 1)
@@ -266,6 +261,7 @@ def pair_recording(
     ``session_up`` for when the people's direction is taken instead)."""
     from depthrefine.capture.pose import landmarks_to_markers
     from depthrefine.capture.recording import _finish, draw_skeleton, marker_rays
+    from depthrefine.capture.sequence import resample_mask
     from depthrefine.markers.markersets import load_markerset
     from depthrefine.multiview.calibration import read_toml
     from depthrefine.multiview.poses import load_camera_poses
@@ -340,7 +336,7 @@ def pair_recording(
     first = start + info["first_input_frame"]
     kept = info["frames_in"] - info["trimmed_frames"]["start"] - info["trimmed_frames"]["end"]
     in_camera = reference_at_rate(cam.to_camera(xyz_ref[first : first + kept]), own.fps, fps)
-    nearest = nearest_frames(kept, own.fps, fps)
+    nearest = resample_mask(np.arange(kept), own.fps, fps)  # the session frame nearest each output frame
     seg_err, seg_views = err[first : first + kept][nearest], views[first : first + kept][nearest]
     ref_meta = {
         "session": session,
