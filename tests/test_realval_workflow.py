@@ -72,6 +72,15 @@ def test_summary_table_over_pairs(run):
         assert np.allclose(up["camera_up"], cameras[p["camera"]].R @ [0.0, 0.0, 1.0], atol=1e-3)  # world_up: z
         assert 0 <= up["turned_frames"] <= up["frames"] and up["turned"] == (up["turned_frames"] > 0)
     assert any(p["upright"]["turned_frames"] >= 10 for p in pairs if (p["camera"], p["person"]) == ("cam04", "p1"))
+    # … and its centre's height above the floor (Qualisys: z = 0): the body's size is taken from
+    # the floor. BlazePose gives the 1.40 m woman an adult's size: shrunk (0.83–0.85 measured;
+    # the scale that best fits her reference is 0.81–0.86); the 1.66 m man's stays near (1.02–1.07).
+    for p in pairs:
+        assert p["floor_scale"]["camera_height_m"] == pytest.approx(cameras[p["camera"]].centre[2], abs=1e-3)
+    scales = {person: [p["floor_scale"]["scale"] for p in pairs if p["person"] == person] for person in ("p0", "p1")}
+    assert all(0.92 < s < 1.15 for s in scales["p0"]) and all(0.75 < s < 0.92 for s in scales["p1"]), scales
+    held_mpjpe = {k: result["summary_held_out"][k]["mpjpe_mm"]["mean"] for k in ("raw", "bone_fit")}
+    assert held_mpjpe["bone_fit"] < 0.8 * held_mpjpe["raw"]  # 112.9 vs 178.3 mm measured (her scale)
     for key in ESTIMATES:
         s = result["summary"][key]["depth_mm"]
         assert s["n"] == len(pairs) and s["sd"] > 0
@@ -175,6 +184,7 @@ def test_pages_render_in_headless_chromium(run):
     assert "learned refinement, trained on cmu only" in dom
     assert "Joint-angle RMSE against the reference" in dom and "knee flexion R" in dom
     assert "angle-rmse-pairs" in dom and "held-out" in dom and "synthetic-heldout" in dom
+    assert "m below the camera" in dom  # each pair's size, from the floor
     dom = headless("--dump-dom", (workdir / "results/eval/error_model.html").as_uri()).stdout
     assert "residual-figure" in dom and "data:image/png;base64," in dom and "yaw_clip_deg" in dom
     dom = headless("--dump-dom", (workdir / "results/reference/lab-two-people/qc.html").as_uri()).stdout

@@ -299,8 +299,8 @@ def test_a_model_trained_on_rays_refines_a_video_on_its_rays(tmp_path, tiny_mode
         assert info["camera_up"] == pytest.approx(up, abs=1e-4) and info["frames"] == len(observed)
         return final_up, info
 
-    level, info = refine_with([0.0, -1.0, 0.0])
-    assert info["turned_frames"] == 0 and np.array_equal(level, final)
+    level_final, info = refine_with([0.0, -1.0, 0.0])
+    assert info["turned_frames"] == 0 and np.array_equal(level_final, final)
     axis = upright.body_axis(learned, markers)
     hips = upright._indices(markers, upright.HIP_MARKERS)
     sight = upright._unit(np.append(rays[:, hips].mean(axis=(0, 1)), 1.0))
@@ -309,6 +309,39 @@ def test_a_model_trained_on_rays_refines_a_video_on_its_rays(tmp_path, tiny_mode
     turned, info = refine_with(mirrored_up.tolist())
     assert info["turned_frames"] > len(observed) // 2 and info["lean_after_deg"] < info["lean_deg"]
     assert not np.allclose(turned, final)
+
+    # With the camera's height above the floor as well, the prior is scaled about the camera
+    # centre so that its stance feet stand on that floor, and the bone fit's lengths follow; a
+    # camera too low to decide keeps the size.
+    from depthrefine.capture.floor import STANCE_MARKER_HEIGHT_M, scale_to_floor
+
+    monkeypatch.setattr(upright, "MARGIN_DEG", 10.0)
+    level = [0.0, -1.0, 0.0]
+    feet = loaded.index.feet
+    drop = -scale_to_floor(on_rays(learned, rays), feet, np.array(level), camera_height_m=1.0).stance_level_m
+    out = tmp_path / "floor.parquet"
+
+    def refine_on_floor(camera_height_m):
+        refine_markers(
+            str(recording),
+            str(on_rays_model),
+            str(out),
+            str(tmp_path / "floor.trc"),
+            camera_up=level,
+            camera_height_m=camera_height_m,
+        )
+        _, fitted, _, meta_floor = read_observations(out)
+        return fitted, json.loads(meta_floor["capture"])
+
+    fitted, info = refine_on_floor(STANCE_MARKER_HEIGHT_M + 1.2 * drop)
+    assert info["floor_scale"]["scale"] == pytest.approx(1.2, abs=1e-3)
+    lengths = np.array(list(info["bone_fit"]["lengths_m"].values()))
+    unscaled = np.array(list(json.loads(meta["capture"])["bone_fit"]["lengths_m"].values()))
+    assert np.allclose(lengths / unscaled, 1.2, rtol=0.03)
+    assert np.allclose(fitted[..., 2].mean() / final[..., 2].mean(), 1.2, rtol=0.03)
+    same, info = refine_on_floor(0.1)
+    assert info["floor_scale"]["scale"] is None and "graze" in info["floor_scale"]["why_not"]
+    assert np.array_equal(same, level_final)
 
 
 def test_a_clip_shorter_than_the_window_is_refined(tiny_model, test_clip):

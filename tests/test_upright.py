@@ -177,3 +177,61 @@ def test_the_session_up_is_the_calibrations_unless_the_people_stand_another_way(
     assert np.allclose(session_up(None, people)[0], np.array(people) / np.linalg.norm(people))
     assert session_up(None, None) == (None, "unknown")
     assert np.allclose(session_up([0, 0, 2], None)[0], [0, 0, 1])
+
+
+def test_the_floor_below_a_camera_of_known_height_gives_the_bodys_scale():
+    """A walking body filmed from 1.9 m, 20° down, given 1.25 × too large (and so 1.25 × too
+    far along its rays, the same image): the floor 1.9 m below the camera scales it back,
+    and scaled about the camera centre every marker stays on its ray."""
+    from depthrefine.capture.floor import scale_to_floor
+
+    true = _walking_in_camera(pitch_deg=20.0)
+    feet = np.array([NAMES.index(n) for n in ("RHeel", "LHeel", "RBigToe", "LBigToe")])
+    too_big = 1.25 * true
+    found = scale_to_floor(too_big, feet, camera_up(20.0), camera_height_m=1.9, stance_height_m=0.02)
+    assert found.scale == pytest.approx(1 / 1.25, rel=1e-6) and found.stance_frames > 0
+    back = found.scale * too_big
+    assert np.allclose(back, true) and np.allclose(back[..., :2] / back[..., 2:], true[..., :2] / true[..., 2:])
+    # The default stance height (3 cm; these toes stand at 2): 1 cm off is 0.5 % at 1.9 m.
+    assert scale_to_floor(too_big, feet, camera_up(20.0), 1.9).scale == pytest.approx(1 / 1.25, rel=0.01)
+    # The pitch matters: 1° off moves the feet's height by their distance × 1°, the scale by
+    # 4 % here (4 m away, 1.9 m below): a calibration's, or a phone level's, not a guess.
+    one_degree_off = scale_to_floor(too_big, feet, camera_up(21.0), 1.9).scale
+    assert 0.02 < abs(one_degree_off * 1.25 - 1) < 0.06
+
+
+def test_the_floor_refuses_what_it_cannot_decide():
+    from depthrefine.capture.floor import scale_to_floor
+
+    true = _walking_in_camera(pitch_deg=20.0)
+    feet = np.array([NAMES.index(n) for n in ("RHeel", "LHeel", "RBigToe", "LBigToe")])
+    with pytest.raises(ValueError, match="graze"):
+        scale_to_floor(true, feet, camera_up(20.0), camera_height_m=0.25)  # a camera on the floor
+    with pytest.raises(ValueError, match="above the camera"):
+        scale_to_floor(true, feet, -camera_up(20.0), camera_height_m=1.9)  # the up upside down
+    with pytest.raises(ValueError, match="outside"):
+        scale_to_floor(true, feet, camera_up(20.0), camera_height_m=19.0)  # centimetres typed as decimetres
+    with pytest.raises(ValueError, match="no foot markers"):
+        scale_to_floor(true, np.array([], int), camera_up(20.0), camera_height_m=1.9)
+
+
+def test_config_cameras_give_the_height_of_the_first_matching_entry():
+    from depthrefine.settings import camera_height_for
+
+    cameras = {"lab-*": {"pitch_deg": 20.0, "height_m": 1.9}, "*": {"pitch_deg": 0.0}}
+    assert camera_height_for("lab-two-people@cam04@p1", cameras) == 1.9
+    assert camera_height_for("joey", cameras) is None and camera_height_for("joey", {}) is None
+
+
+def test_a_pairs_camera_height_is_the_calibrations_only():
+    """The camera centre's height above the calibration's floor, with the calibration's up; the
+    people's up direction says nothing of where that floor is, and an unknown floor gives none."""
+    from depthrefine.multiview.stages import camera_height
+
+    centre, z = np.array([2.0, -3.0, 1.9]), np.array([0, 0, 1.0])
+    calibration = "the calibration (multiview.world_up)"
+    assert camera_height(centre, z, calibration, 0.0) == 1.9
+    assert camera_height(centre, z, calibration, 0.1) == pytest.approx(1.8)
+    assert camera_height(centre, z, "the people's mean ankle → shoulder direction", 0.0) is None
+    assert camera_height(centre, z, calibration, None) is None
+    assert camera_height(centre, None, "unknown", 0.0) is None

@@ -117,3 +117,10 @@ def camera_up_for(name: str, cameras: dict | None) -> list[float] | None:
     if not attitude:
         return None
     return camera_up(attitude["pitch_deg"], attitude.get("roll_deg", 0.0)).tolist()
+
+
+def camera_height_for(name: str, cameras: dict | None) -> float | None:
+    """The camera's height above the floor (metres) from the first entry of config ``cameras``
+    matching the recording, None when it gives none (capture/floor.py, ``scale_to_floor``)."""
+    height = subject_for(name, cameras).get("height_m")
+    return None if height is None else float(height)

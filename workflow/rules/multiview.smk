@@ -75,6 +75,7 @@ rule pair_markers:
         fps=config["fps"],
         gap_fill_s=config["gap_fill_s"],
         world_up=config["multiview"]["world_up"],
+        floor_height_m=config["multiview"]["floor_height_m"],
     script:
         "../scripts/pair_markers.py"
 

@@ -20,4 +20,5 @@ pair_recording(
     fps=snakemake.params.fps,
     gap_fill_s=snakemake.params.gap_fill_s,
     world_up=snakemake.params.world_up,
+    floor_height_m=snakemake.params.floor_height_m,
 )

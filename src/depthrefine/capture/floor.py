@@ -86,3 +86,69 @@ def _plane(points: np.ndarray, labels: np.ndarray, u: np.ndarray, count: int) ->
     normal = np.linalg.eigh(cov)[1][:, 0]
     normal = normal if normal @ u > 0 else -normal
     return normal, centres @ normal
+
+
+# The lowest BlazePose foot marker's height above the floor in stance (heel or foot index): on
+# the CMU-style locomotion clips, whose floor is level at 0, the training markers' lowest foot
+# marker in stance frames has a median of 2.2–3.9 cm. Its error moves the scale by
+# δh / camera height: 1 cm is 0.5 % for a camera 1.9 m up.
+STANCE_MARKER_HEIGHT_M = 0.03
+# A camera this little above the stance feet sees them along rays that graze the floor: their
+# depth, and so the scale, are not determined by the floor.
+MIN_DROP_M = 0.3
+SCALE_RANGE = (0.5, 2.0)  # beyond: a wrong camera height or up direction, not a body
+
+
+@dataclass(frozen=True)
+class FloorScale:
+    scale: float  # multiply the camera-frame markers by this (they stay on their rays)
+    stance_level_m: float  # the stance feet's median height relative to the camera, before (metres, up positive)
+    stance_frames: int
+
+
+def scale_to_floor(
+    xyz: np.ndarray,
+    feet: np.ndarray,
+    up: np.ndarray,
+    camera_height_m: float,
+    stance_height_m: float = STANCE_MARKER_HEIGHT_M,
+) -> FloorScale:
+    """The one factor per clip that puts the feet in stance on the floor of a camera
+    ``camera_height_m`` above it, ``up`` the world's up in the camera frame (docs/model.md,
+    "Scale from the floor"). Markers on camera rays scaled about the camera centre stay on
+    their rays: the factor changes the body's size and distance together, which one image
+    cannot tell apart, and the floor can.
+
+    Stance frames as in ``fit_floor``: each frame's lowest foot marker (along ``up``) where it
+    is at or below the clip's 60th percentile; the stance level is their median. Raises
+    ValueError where the floor cannot decide: the camera too near the floor, the feet not
+    below it, or a factor outside SCALE_RANGE."""
+    u = np.asarray(up, dtype=np.float64)
+    u = u / np.linalg.norm(u)
+    drop = float(camera_height_m) - stance_height_m
+    if drop < MIN_DROP_M:
+        raise ValueError(
+            f"a camera {camera_height_m:.2f} m above the floor sees the feet along rays that graze it: "
+            f"the floor does not fix the scale (needs ≥ {MIN_DROP_M + stance_height_m:.2f} m)"
+        )
+    if np.size(feet) == 0:
+        raise ValueError("the marker set names no foot markers; the scale cannot be taken from the floor")
+    h = xyz[:, feet] @ u
+    seen = np.isfinite(h).any(axis=1)
+    if not seen.any():
+        raise ValueError("no frame has a foot marker; the scale cannot be taken from the floor")
+    lowest = np.nanmin(h[seen], axis=1)
+    stance = lowest <= np.percentile(lowest, STANCE_PERCENTILE)
+    level = float(np.median(lowest[stance]))
+    if level >= 0.0:
+        raise ValueError(
+            f"the feet in stance are {level:.2f} m above the camera, which is {camera_height_m:.2f} m above the "
+            "floor: the camera height or its up direction is wrong"
+        )
+    scale = drop / -level
+    if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]:
+        raise ValueError(
+            f"the floor {camera_height_m:.2f} m below the camera asks to scale the body by {scale:.2f} "
+            f"(outside {SCALE_RANGE[0]}–{SCALE_RANGE[1]}): the camera height or its up direction is wrong"
+        )
+    return FloorScale(float(scale), level, int(stance.sum()))

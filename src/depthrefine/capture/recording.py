@@ -347,13 +347,17 @@ def refine_markers(
     device: str = "cpu",
     height_m: float | None = None,
     camera_up: list[float] | None = None,
+    camera_height_m: float | None = None,
 ) -> None:
     """The recording refined by the model; for a video (markers with camera rays) then fitted
     to the clip's constant bone lengths near its rays (``height_m``: the subject's stated
     height, config subjects): ``refined_xyz`` holds the chain's final output, ``learned_xyz``
     the refiner's own (docs/data.md, "Observations"). ``camera_up``: the world's up in the
     camera frame (config cameras; else the capture's own, from a calibration): the body's lean
-    in depth is taken nearer upright before the bone fit (capture/upright.py)."""
+    in depth is taken nearer upright before the bone fit (capture/upright.py).
+    ``camera_height_m``: the camera centre's height above the floor (with ``camera_up``; else
+    the capture's own): without a stated ``height_m`` the body is scaled along its rays so that
+    its feet stand on that floor (capture/floor.py, ``scale_to_floor``)."""
     from depthrefine.capture.bonefit import bone_fit
     from depthrefine.capture.upright import nearer_upright
     from depthrefine.model.refine import load_model
@@ -379,13 +383,16 @@ def refine_markers(
         refined = at_depth_on_rays(refined, rays[0])
     learned = None
     info = json.loads(meta.get("capture", "{}")) | {"model": model_path}
-    up = camera_up if camera_up is not None else info.get("camera_up")
+    up, above_floor = (camera_up, camera_height_m) if camera_up is not None else _capture_attitude(info)
     if rays is not None:
         learned = refined
         prior = learned
         if up is not None:
             prior, info["upright"] = nearer_upright(learned, rays[0], markers, np.asarray(up), fps)
-        fitted, lengths = bone_fit(on_rays(prior, *rays), rays[0], json.loads(meta["segments"]), markers, fps, height_m)
+        placed = on_rays(prior, *rays)  # the refiner's output is hip-centred unless it was trained on rays
+        if up is not None and above_floor is not None and height_m is None:
+            placed, info["floor_scale"] = _on_the_floor(placed, loaded.index.feet, up, above_floor, source)
+        fitted, lengths = bone_fit(placed, rays[0], json.loads(meta["segments"]), markers, fps, height_m)
         refined = fitted.astype(np.float32)
         info |= {"bone_fit": {"height_m": height_m, "lengths_m": lengths}}
     write_observations(
@@ -404,6 +411,36 @@ def refine_markers(
         learned=learned,
     )
     write_trc_camera(out_trc, refined, markers, fps)
+
+
+def _capture_attitude(info: dict) -> tuple[list[float] | None, float | None]:
+    """The camera's up and height above the floor that the capture came with (a calibration's)."""
+    return info.get("camera_up"), info.get("camera_height_m")
+
+
+def _on_the_floor(placed: np.ndarray, feet, up, camera_height_m: float, source: str) -> tuple[np.ndarray, dict]:
+    """Markers on their rays scaled about the camera centre so that the stance feet meet the
+    floor, and what was decided; as they are (with a warning) where the floor cannot decide."""
+    from depthrefine.capture.floor import STANCE_MARKER_HEIGHT_M, scale_to_floor
+
+    try:
+        found = scale_to_floor(placed, np.asarray(feet), np.asarray(up), camera_height_m)
+    except ValueError as exc:
+        log.warning("%s: the body's own scale is kept: %s", source, exc)
+        return placed, {"camera_height_m": camera_height_m, "scale": None, "why_not": str(exc)}
+    log.info(
+        "%s: scaled by %.3f so that the feet stand on the floor %.2f m below the camera",
+        source,
+        found.scale,
+        camera_height_m,
+    )
+    return placed * found.scale, {
+        "camera_height_m": camera_height_m,
+        "scale": round(found.scale, 4),
+        "stance_level_m": round(found.stance_level_m, 4),
+        "stance_frames": found.stance_frames,
+        "stance_marker_height_m": STANCE_MARKER_HEIGHT_M,
+    }
 
 
 def _image_columns(table) -> np.ndarray | None:

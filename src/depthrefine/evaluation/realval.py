@@ -230,6 +230,8 @@ def realval_summary(
                 "reference": ref["reference"],
                 "joint_angles": r.get("joint_angles", {}).get("against_reference"),
                 "upright": r["capture"].get("upright"),  # the lean decision (capture/upright.py)
+                "floor_scale": r["capture"].get("floor_scale"),  # the size from the floor (capture/floor.py)
+                "bone_fit_height_m": r["capture"].get("bone_fit", {}).get("height_m"),
             }
         )
     result = {
@@ -366,6 +368,17 @@ def _lean(upright: dict | None) -> str:
     return f"{upright['lean_deg']:.0f} (mirrored: {upright['mirrored_lean_deg']:.0f})"
 
 
+def _scale(floor_scale: dict | None, height_m: float | None) -> str:
+    """Where the body's size came from (docs/model.md, "Scale from the floor")."""
+    if height_m is not None:
+        return f"the subject's height, {height_m:.2f} m"
+    if not floor_scale:
+        return "the body's own (no camera height)"
+    if floor_scale["scale"] is None:
+        return f"the body's own: {html.escape(floor_scale['why_not'])}"
+    return f"× {floor_scale['scale']:.3f}: the floor {floor_scale['camera_height_m']:.2f} m below the camera"
+
+
 def _body(result: dict) -> str:
     esc = html.escape
     parts = [
@@ -409,10 +422,11 @@ def _body(result: dict) -> str:
             )
             who = "".join(f"<td>{esc(str(p[k]))}</td>" for k in ("session", "camera", "person", "frames"))
             who += f"<td>{'held out' if p['held_out'] else 'fitting'}</td>"
-            rows += f"<tr>{who}<td>{_lean(p.get('upright'))}</td>{cells}</tr>"
+            size = _scale(p.get("floor_scale"), p.get("bone_fit_height_m"))
+            rows += f"<tr>{who}<td>{_lean(p.get('upright'))}</td><td>{size}</td>{cells}</tr>"
         parts.append(
             "<h2>Per pair</h2><table><tr><th>session</th><th>camera</th><th>person</th><th>frames</th>"
-            "<th>error model</th><th>lean from the camera's up (°)</th>"
+            "<th>error model</th><th>lean from the camera's up (°)</th><th>the body's size</th>"
             f"{head}</tr>{rows}</table>"
         )
         parts.append(_angles_table(result["joint_angles"], result["pairs"]))

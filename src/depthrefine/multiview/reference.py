@@ -51,6 +51,7 @@ class ReferenceConfig:
     match_torso_fraction: float  # a camera's own detection matches a person within this × torso (px)
     min_pair_coverage: float  # camera × person pairs matched in fewer frames are not evaluated
     world_up: list[float] | None = None  # the calibration's up; each pair's camera up (stages.session_up)
+    floor_height_m: float | None = 0.0  # the floor along world_up; each pair's camera height (stages.camera_height)
 
     @classmethod
     def from_dict(cls, d: dict) -> ReferenceConfig:

@@ -240,6 +240,17 @@ def session_up(world_up: list[float] | None, people_up: list[float] | None) -> t
     return up, "the calibration (multiview.world_up)"
 
 
+def camera_height(
+    centre: np.ndarray, up: np.ndarray | None, up_from: str, floor_height_m: float | None
+) -> float | None:
+    """The camera centre's height above the floor (metres), when the calibration's own up and
+    floor are known: the people's up direction (``session_up``) says nothing of where the
+    calibration's floor is."""
+    if up is None or floor_height_m is None or "calibration" not in up_from:
+        return None
+    return float(np.asarray(centre) @ up - floor_height_m)
+
+
 def pair_recording(
     reference_dir: str,
     poses: str,
@@ -253,12 +264,16 @@ def pair_recording(
     fps: float,
     gap_fill_s: float,
     world_up: list[float] | None = None,
+    floor_height_m: float | None = None,
 ) -> dict:
     """One camera × person pair → that camera's own monocular markers (its BlazePose world
     landmarks, what a single-camera user gets) as a recording, and the reference in that
     camera's frame over the same frames (docs/multiview.md). ``world_up``: the calibration's
     up direction; the capture info then holds the camera's (``camera_up``, camera frame; see
-    ``session_up`` for when the people's direction is taken instead)."""
+    ``session_up`` for when the people's direction is taken instead). ``floor_height_m``: the
+    floor's height along ``world_up`` in the calibration's world (config multiview.floor_height_m);
+    with the calibration's up, the capture info then holds the camera centre's height above it
+    (``camera_height_m``), from which the refinement takes the body's scale."""
     from depthrefine.capture.pose import landmarks_to_markers
     from depthrefine.capture.recording import _finish, draw_skeleton, marker_rays
     from depthrefine.capture.sequence import resample_mask
@@ -318,6 +333,9 @@ def pair_recording(
     up, extra["camera_up_from"] = session_up(world_up, qc.get("up"))
     if up is not None:
         extra["camera_up"] = (cam.R @ up).round(6).tolist()
+    height = camera_height(cam.centre, up, extra["camera_up_from"], floor_height_m)
+    if height is not None:
+        extra["camera_height_m"] = round(height, 4)
     raw_seg, rays_seg = raw[start:end].copy(), rays[start:end].copy()
     raw_seg[det[start:end] < 0] = rays_seg[det[start:end] < 0] = np.nan
     info, observed = _finish(
