@@ -145,6 +145,7 @@ def test_reference_files_follow_the_documented_layout(run):
     assert (views[kept] >= 3).all()  # never fewer than 3 views
     qc = json.loads((workdir / "results/reference/lab-two-people/qc.json").read_text())
     assert qc["median_4view_px_after"] < qc["median_4view_px_before"]
+    assert abs(qc["people_floor_m"]) < 0.05  # the lab's floor is z = 0 (−2.3 cm measured from the feet)
     assert all(np.linalg.norm(r) <= 2.0 + 1e-6 for r in qc["rotation_deg"].values())
     report = json.loads((workdir / "results/eval/lab-two-people@cam01@p0.json").read_text())
     assert report["capture"]["pair"]["camera"] == "cam01" and "against_reference" in report

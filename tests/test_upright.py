@@ -1,10 +1,13 @@
 """The camera's up direction settles the body's lean in depth (capture/upright.py)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from depthrefine.capture.upright import body_axis, camera_up, nearer_upright
 
+REPO = Path(__file__).resolve().parents[1]
 STANDING = {  # metres, world: x right of the camera, y away from it, z up
     "Neck": (0.0, 0.0, 1.45),
     "RShoulder": (-0.18, 0.0, 1.42),
@@ -235,3 +238,24 @@ def test_a_pairs_camera_height_is_the_calibrations_only():
     assert camera_height(centre, z, "the people's mean ankle → shoulder direction", 0.0) is None
     assert camera_height(centre, z, calibration, None) is None
     assert camera_height(centre, None, "unknown", 0.0) is None
+
+
+def test_the_peoples_feet_veto_a_calibration_floor_that_is_elsewhere(caplog):
+    """The reference's feet say where the floor is; they only veto the configured one (a world
+    origin on a table), they never move it."""
+    from types import SimpleNamespace
+
+    from depthrefine.markers.markersets import load_markerset
+    from depthrefine.multiview.stages import camera_height, people_floor
+
+    ms = load_markerset(REPO / "config/markersets/blazepose.yaml")
+    standing = np.array([STANDING[n] for n in ms.names])  # toes 2 cm, heels 3 cm above z = 0
+    person = SimpleNamespace(markers={"xyz": np.repeat(standing[None], 50, axis=0)})
+    on_a_table = SimpleNamespace(markers={"xyz": np.repeat((standing - [0, 0, 0.75])[None], 50, axis=0)})
+    assert people_floor([person], ms, [0, 0, 1]) == pytest.approx(0.02 - 0.03)
+    assert people_floor([person], ms, None) is None
+    centre, z, calibration = np.array([0.0, 0.0, 1.9]), np.array([0, 0, 1.0]), "the calibration (multiview.world_up)"
+    assert camera_height(centre, z, calibration, 0.0, people_floor([person], ms, [0, 0, 1])) == 1.9
+    with caplog.at_level("WARNING"):
+        assert camera_height(centre, z, calibration, 0.0, people_floor([on_a_table], ms, [0, 0, 1])) is None
+    assert "floor_height_m" in caplog.text

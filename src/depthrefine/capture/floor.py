@@ -131,15 +131,7 @@ def scale_to_floor(
             f"a camera {camera_height_m:.2f} m above the floor sees the feet along rays that graze it: "
             f"the floor does not fix the scale (needs ≥ {MIN_DROP_M + stance_height_m:.2f} m)"
         )
-    if np.size(feet) == 0:
-        raise ValueError("the marker set names no foot markers; the scale cannot be taken from the floor")
-    h = xyz[:, feet] @ u
-    seen = np.isfinite(h).any(axis=1)
-    if not seen.any():
-        raise ValueError("no frame has a foot marker; the scale cannot be taken from the floor")
-    lowest = np.nanmin(h[seen], axis=1)
-    stance = lowest <= np.percentile(lowest, STANCE_PERCENTILE)
-    level = float(np.median(lowest[stance]))
+    level, frames = stance_level(xyz, feet, u)
     if level >= 0.0:
         raise ValueError(
             f"the feet in stance are {level:.2f} m above the camera, which is {camera_height_m:.2f} m above the "
@@ -151,4 +143,19 @@ def scale_to_floor(
             f"the floor {camera_height_m:.2f} m below the camera asks to scale the body by {scale:.2f} "
             f"(outside {SCALE_RANGE[0]}–{SCALE_RANGE[1]}): the camera height or its up direction is wrong"
         )
-    return FloorScale(float(scale), level, int(stance.sum()))
+    return FloorScale(float(scale), level, frames)
+
+
+def stance_level(xyz: np.ndarray, feet: np.ndarray, up: np.ndarray) -> tuple[float, int]:
+    """The feet's median level along ``up`` (unit) in stance, and the stance frames: each
+    frame's lowest foot marker where it is at or below the clip's 60th percentile, as
+    ``fit_floor`` picks them (NaN markers are never the lowest; frames without any are skipped)."""
+    if np.size(feet) == 0:
+        raise ValueError("the marker set names no foot markers; the floor cannot be found from the feet")
+    h = xyz[:, feet] @ np.asarray(up, dtype=np.float64)
+    seen = np.isfinite(h).any(axis=1)
+    if not seen.any():
+        raise ValueError("no frame has a foot marker; the floor cannot be found from the feet")
+    lowest = np.nanmin(h[seen], axis=1)
+    stance = lowest <= np.percentile(lowest, STANCE_PERCENTILE)
+    return float(np.median(lowest[stance])), int(stance.sum())

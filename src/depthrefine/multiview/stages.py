@@ -176,6 +176,7 @@ def session_reference(
             100 * qc["people"][person.name]["kept_fraction"],
             qc["people"][person.name]["median_reproj_px"] or float("nan"),
         )
+    qc["people_floor_m"] = people_floor(ref["people"], ms, cfg.world_up)
     qc["pairs"] = [{k: p[k] for k in ("camera", "person", "coverage", "evaluated")} for p in pairs]
     atomic_write_text(out / "pairs.json", json.dumps(pairs, indent=1) + "\n")
     atomic_write_text(out / "qc.json", json.dumps(qc, indent=2, default=float) + "\n")
@@ -214,6 +215,9 @@ def longest_run(mask: np.ndarray, max_gap: int) -> tuple[int, int]:
 
 
 MAX_UP_DISAGREEMENT_DEG = 30.0  # people lean (the lab's man: his trunk 19–33°), the mean of everyone less (8°)
+# The lab's two people stand 14 cm apart in height on their triangulated feet (BlazePose's foot
+# landmarks); a world origin off the floor (a board on a table, a camera's centre) is ≥ 0.5 m off.
+FLOOR_AGREEMENT_M = 0.15
 
 
 def session_up(world_up: list[float] | None, people_up: list[float] | None) -> tuple[np.ndarray | None, str]:
@@ -240,13 +244,46 @@ def session_up(world_up: list[float] | None, people_up: list[float] | None) -> t
     return up, "the calibration (multiview.world_up)"
 
 
+def people_floor(people, ms, world_up: list[float] | None) -> float | None:
+    """Where the people's feet say the floor is, along the calibration's ``world_up`` (metres):
+    each person's stance level (capture.floor.stance_level on their reference) less the
+    stance marker's height, the median over the people; None without an up or feet."""
+    from depthrefine.capture.floor import STANCE_MARKER_HEIGHT_M, stance_level
+
+    if world_up is None or not ms.foot_markers:
+        return None
+    up = np.asarray(world_up, dtype=np.float64) / np.linalg.norm(world_up)
+    feet = np.array([ms.names.index(n) for n in ms.foot_markers])
+    levels = []
+    for person in people:
+        xyz = person.markers["xyz"]
+        if np.isfinite(xyz[:, feet]).any():
+            levels.append(stance_level(xyz, feet, up)[0] - STANCE_MARKER_HEIGHT_M)
+    return round(float(np.median(levels)), 4) if levels else None
+
+
 def camera_height(
-    centre: np.ndarray, up: np.ndarray | None, up_from: str, floor_height_m: float | None
+    centre: np.ndarray,
+    up: np.ndarray | None,
+    up_from: str,
+    floor_height_m: float | None,
+    people_floor_m: float | None = None,
 ) -> float | None:
     """The camera centre's height above the floor (metres), when the calibration's own up and
     floor are known: the people's up direction (``session_up``) says nothing of where the
-    calibration's floor is."""
+    calibration's floor is. ``people_floor_m``: where the reference's feet put the floor
+    (``people_floor``); more than FLOOR_AGREEMENT_M from ``floor_height_m`` and the
+    calibration's floor is elsewhere (a world origin off the floor): none, with a warning.
+    The people only veto; they never move the floor a pair is scaled to."""
     if up is None or floor_height_m is None or "calibration" not in up_from:
+        return None
+    if people_floor_m is not None and abs(people_floor_m - floor_height_m) > FLOOR_AGREEMENT_M:
+        log.warning(
+            "the people's feet stand on a floor at %.2f m along world_up, multiview.floor_height_m is %.2f m: "
+            "the calibration's floor is elsewhere; the pairs keep the body's own size (set floor_height_m)",
+            people_floor_m,
+            floor_height_m,
+        )
         return None
     return float(np.asarray(centre) @ up - floor_height_m)
 
@@ -333,7 +370,7 @@ def pair_recording(
     up, extra["camera_up_from"] = session_up(world_up, qc.get("up"))
     if up is not None:
         extra["camera_up"] = (cam.R @ up).round(6).tolist()
-    height = camera_height(cam.centre, up, extra["camera_up_from"], floor_height_m)
+    height = camera_height(cam.centre, up, extra["camera_up_from"], floor_height_m, qc.get("people_floor_m"))
     if height is not None:
         extra["camera_height_m"] = round(height, 4)
     raw_seg, rays_seg = raw[start:end].copy(), rays[start:end].copy()
