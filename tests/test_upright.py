@@ -216,6 +216,11 @@ def test_the_floor_refuses_what_it_cannot_decide():
         scale_to_floor(true, feet, camera_up(20.0), camera_height_m=19.0)  # centimetres typed as decimetres
     with pytest.raises(ValueError, match="no foot markers"):
         scale_to_floor(true, np.array([], int), camera_up(20.0), camera_height_m=1.9)
+    seen = np.ones(true.shape[:2])
+    assert scale_to_floor(true, feet, camera_up(20.0), 1.9, visibility=seen).stance_visibility == 1.0
+    seen[:, feet] = 0.2  # feet out of the frame: the detector guesses them
+    with pytest.raises(ValueError, match="visibility of 0.20"):
+        scale_to_floor(true, feet, camera_up(20.0), camera_height_m=1.9, visibility=seen)
 
 
 def test_config_cameras_give_the_height_of_the_first_matching_entry():

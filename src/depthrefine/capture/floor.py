@@ -97,6 +97,9 @@ STANCE_MARKER_HEIGHT_M = 0.03
 # depth, and so the scale, are not determined by the floor.
 MIN_DROP_M = 0.3
 SCALE_RANGE = (0.5, 2.0)  # beyond: a wrong camera height or up direction, not a body
+# A foot the detector guesses (out of the frame, hidden) has a low visibility; the lab pairs'
+# stance feet have medians of 0.83–0.95.
+MIN_FOOT_VISIBILITY = 0.5
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ class FloorScale:
     scale: float  # multiply the camera-frame markers by this (they stay on their rays)
     stance_level_m: float  # the stance feet's median height relative to the camera, before (metres, up positive)
     stance_frames: int
+    stance_visibility: float  # the detector's median visibility of the stance feet (NaN: not given)
 
 
 def scale_to_floor(
@@ -112,6 +116,7 @@ def scale_to_floor(
     up: np.ndarray,
     camera_height_m: float,
     stance_height_m: float = STANCE_MARKER_HEIGHT_M,
+    visibility: np.ndarray | None = None,
 ) -> FloorScale:
     """The one factor per clip that puts the feet in stance on the floor of a camera
     ``camera_height_m`` above it, ``up`` the world's up in the camera frame (docs/model.md,
@@ -122,7 +127,9 @@ def scale_to_floor(
     Stance frames as in ``fit_floor``: each frame's lowest foot marker (along ``up``) where it
     is at or below the clip's 60th percentile; the stance level is their median. Raises
     ValueError where the floor cannot decide: the camera too near the floor, the feet not
-    below it, or a factor outside SCALE_RANGE."""
+    below it, a factor outside SCALE_RANGE, or (``visibility`` (F, M), the detector's) stance
+    feet whose median visibility is under MIN_FOOT_VISIBILITY: feet out of the frame or hidden,
+    whose positions the detector guessed."""
     u = np.asarray(up, dtype=np.float64)
     u = u / np.linalg.norm(u)
     drop = float(camera_height_m) - stance_height_m
@@ -131,7 +138,12 @@ def scale_to_floor(
             f"a camera {camera_height_m:.2f} m above the floor sees the feet along rays that graze it: "
             f"the floor does not fix the scale (needs ≥ {MIN_DROP_M + stance_height_m:.2f} m)"
         )
-    level, frames = stance_level(xyz, feet, u)
+    level, frames, seen = stance_level(xyz, feet, u, visibility)
+    if visibility is not None and not seen >= MIN_FOOT_VISIBILITY:
+        raise ValueError(
+            f"the feet in stance are seen with a median visibility of {seen:.2f} (under {MIN_FOOT_VISIBILITY}): "
+            "out of the frame or hidden, so the floor cannot place them"
+        )
     if level >= 0.0:
         raise ValueError(
             f"the feet in stance are {level:.2f} m above the camera, which is {camera_height_m:.2f} m above the "
@@ -143,19 +155,27 @@ def scale_to_floor(
             f"the floor {camera_height_m:.2f} m below the camera asks to scale the body by {scale:.2f} "
             f"(outside {SCALE_RANGE[0]}–{SCALE_RANGE[1]}): the camera height or its up direction is wrong"
         )
-    return FloorScale(float(scale), level, frames)
+    return FloorScale(float(scale), level, frames, seen)
 
 
-def stance_level(xyz: np.ndarray, feet: np.ndarray, up: np.ndarray) -> tuple[float, int]:
-    """The feet's median level along ``up`` (unit) in stance, and the stance frames: each
-    frame's lowest foot marker where it is at or below the clip's 60th percentile, as
-    ``fit_floor`` picks them (NaN markers are never the lowest; frames without any are skipped)."""
+def stance_level(
+    xyz: np.ndarray, feet: np.ndarray, up: np.ndarray, visibility: np.ndarray | None = None
+) -> tuple[float, int, float]:
+    """The feet's median level along ``up`` (unit) in stance, the stance frames and the median
+    visibility of their lowest markers (NaN without ``visibility``): each frame's lowest foot
+    marker where it is at or below the clip's 60th percentile, as ``fit_floor`` picks them (NaN
+    markers are never the lowest; frames without any are skipped)."""
     if np.size(feet) == 0:
         raise ValueError("the marker set names no foot markers; the floor cannot be found from the feet")
     h = xyz[:, feet] @ np.asarray(up, dtype=np.float64)
     seen = np.isfinite(h).any(axis=1)
     if not seen.any():
         raise ValueError("no frame has a foot marker; the floor cannot be found from the feet")
-    lowest = np.nanmin(h[seen], axis=1)
+    which = np.nanargmin(h[seen], axis=1)
+    lowest = np.take_along_axis(h[seen], which[:, None], axis=1)[:, 0]
     stance = lowest <= np.percentile(lowest, STANCE_PERCENTILE)
-    return float(np.median(lowest[stance])), int(stance.sum())
+    visible = float("nan")
+    if visibility is not None:
+        v = np.asarray(visibility)[:, feet][seen]
+        visible = float(np.median(np.take_along_axis(v, which[:, None], axis=1)[:, 0][stance]))
+    return float(np.median(lowest[stance])), int(stance.sum()), visible

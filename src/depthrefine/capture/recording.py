@@ -391,7 +391,8 @@ def refine_markers(
             prior, info["upright"] = nearer_upright(learned, rays[0], markers, np.asarray(up), fps)
         placed = on_rays(prior, *rays)  # the refiner's output is hip-centred unless it was trained on rays
         if up is not None and above_floor is not None and height_m is None:
-            placed, info["floor_scale"] = _on_the_floor(placed, loaded.index.feet, up, above_floor, source)
+            floor_args = (loaded.index.feet, up, above_floor, rays[1], source)
+            placed, info["floor_scale"] = _on_the_floor(placed, *floor_args)
         fitted, lengths = bone_fit(placed, rays[0], json.loads(meta["segments"]), markers, fps, height_m)
         refined = fitted.astype(np.float32)
         info |= {"bone_fit": {"height_m": height_m, "lengths_m": lengths}}
@@ -418,13 +419,15 @@ def _capture_attitude(info: dict) -> tuple[list[float] | None, float | None]:
     return info.get("camera_up"), info.get("camera_height_m")
 
 
-def _on_the_floor(placed: np.ndarray, feet, up, camera_height_m: float, source: str) -> tuple[np.ndarray, dict]:
+def _on_the_floor(
+    placed: np.ndarray, feet, up, camera_height_m: float, visibility: np.ndarray, source: str
+) -> tuple[np.ndarray, dict]:
     """Markers on their rays scaled about the camera centre so that the stance feet meet the
     floor, and what was decided; as they are (with a warning) where the floor cannot decide."""
     from depthrefine.capture.floor import STANCE_MARKER_HEIGHT_M, scale_to_floor
 
     try:
-        found = scale_to_floor(placed, np.asarray(feet), np.asarray(up), camera_height_m)
+        found = scale_to_floor(placed, np.asarray(feet), np.asarray(up), camera_height_m, visibility=visibility)
     except ValueError as exc:
         log.warning("%s: the body's own scale is kept: %s", source, exc)
         return placed, {"camera_height_m": camera_height_m, "scale": None, "why_not": str(exc)}
@@ -439,6 +442,7 @@ def _on_the_floor(placed: np.ndarray, feet, up, camera_height_m: float, source: 
         "scale": round(found.scale, 4),
         "stance_level_m": round(found.stance_level_m, 4),
         "stance_frames": found.stance_frames,
+        "stance_visibility": round(found.stance_visibility, 3),
         "stance_marker_height_m": STANCE_MARKER_HEIGHT_M,
     }
 
