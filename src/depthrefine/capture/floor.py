@@ -90,7 +90,7 @@ def _plane(points: np.ndarray, labels: np.ndarray, u: np.ndarray, count: int) ->
 
 # The lowest BlazePose foot marker's height above the floor in stance (heel or foot index): on
 # the CMU-style locomotion clips, whose floor is level at 0, the training markers' lowest foot
-# marker in stance frames has a median of 2.2–3.9 cm. Its error moves the scale by
+# marker in stance frames has a median of 2.1–3.9 cm. Its error moves the scale by
 # δh / camera height: 1 cm is 0.5 % for a camera 1.9 m up.
 STANCE_MARKER_HEIGHT_M = 0.03
 # A camera this little above the stance feet sees them along rays that graze the floor: their
