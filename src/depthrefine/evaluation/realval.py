@@ -33,7 +33,7 @@ ESTIMATES = {
 LABELS = {
     "raw": "raw BlazePose",
     "rays": "raw on camera rays",
-    "bone_fit": "refined on rays + bone-length fit",
+    "bone_fit": "chain: refined on rays, lean, size, bone-length fit",
     "butterworth": "Butterworth 6 Hz",
     "savgol": "Savitzky–Golay",
     "refined": "learned refinement",
