@@ -383,16 +383,18 @@ def refine_markers(
         refined = at_depth_on_rays(refined, rays[0])
     learned = None
     info = json.loads(meta.get("capture", "{}")) | {"model": model_path}
-    up, above_floor = (camera_up, camera_height_m) if camera_up is not None else _capture_attitude(info)
+    if camera_up is None:  # the capture's own attitude, a calibration's
+        camera_up, camera_height_m = info.get("camera_up"), info.get("camera_height_m")
     if rays is not None:
         learned = refined
         prior = learned
-        if up is not None:
-            prior, info["upright"] = nearer_upright(learned, rays[0], markers, np.asarray(up), fps)
+        if camera_up is not None:
+            prior, info["upright"] = nearer_upright(learned, rays[0], markers, np.asarray(camera_up), fps)
         placed = on_rays(prior, *rays)  # the refiner's output is hip-centred unless it was trained on rays
-        if up is not None and above_floor is not None and height_m is None:
-            floor_args = (loaded.index.feet, up, above_floor, rays[1], source)
-            placed, info["floor_scale"] = _on_the_floor(placed, *floor_args)
+        if camera_up is not None and camera_height_m is not None and height_m is None:
+            placed, info["floor_scale"] = _on_the_floor(
+                placed, loaded.index.feet, camera_up, camera_height_m, rays[1], source
+            )
         fitted, lengths = bone_fit(placed, rays[0], json.loads(meta["segments"]), markers, fps, height_m)
         refined = fitted.astype(np.float32)
         info |= {"bone_fit": {"height_m": height_m, "lengths_m": lengths}}
@@ -414,11 +416,6 @@ def refine_markers(
     write_trc_camera(out_trc, refined, markers, fps)
 
 
-def _capture_attitude(info: dict) -> tuple[list[float] | None, float | None]:
-    """The camera's up and height above the floor that the capture came with (a calibration's)."""
-    return info.get("camera_up"), info.get("camera_height_m")
-
-
 def _on_the_floor(
     placed: np.ndarray, feet, up, camera_height_m: float, visibility: np.ndarray, source: str
 ) -> tuple[np.ndarray, dict]:
@@ -427,7 +424,7 @@ def _on_the_floor(
     from depthrefine.capture.floor import STANCE_MARKER_HEIGHT_M, scale_to_floor
 
     try:
-        found = scale_to_floor(placed, np.asarray(feet), np.asarray(up), camera_height_m, visibility=visibility)
+        found = scale_to_floor(placed, feet, np.asarray(up), camera_height_m, visibility=visibility)
     except ValueError as exc:
         log.warning("%s: the body's own scale is kept: %s", source, exc)
         return placed, {"camera_height_m": camera_height_m, "scale": None, "why_not": str(exc)}
